@@ -1,0 +1,1 @@
+"""The HTTP edge of article-qa (FastAPI)."""

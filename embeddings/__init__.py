@@ -1,0 +1,1 @@
+"""Text to vectors and vector stores. Knows nothing of questions or articles."""

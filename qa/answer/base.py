@@ -1,0 +1,25 @@
+"""The answerer protocol: one verb, so a trained reader or an LLM can replace the rules."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from qa.types import Draft, Hit, Span
+
+
+@dataclass(frozen=True)
+class AnswerContext:
+    """What an answerer may look at besides the passages: ingest-time annotations."""
+
+    annotations: Callable[[str], tuple[list[Span], list[Span]]]
+    """article id -> (sentences, entities), both in article character offsets."""
+
+
+class Answerer(Protocol):
+    name: str
+
+    def answer(self, question: str, hits: Sequence[Hit], context: AnswerContext) -> Draft:
+        """Pick the answer span (or none) from ``hits``; never invent text."""
+        ...

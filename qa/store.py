@@ -1,0 +1,280 @@
+"""The document store: articles, chunks, offsets, annotations, vectors and a lexical index.
+
+SQLite holds everything that defines the index, vectors included, so the FAISS file is a
+derived artefact: it can always be rebuilt from here, and a generation number tells whether
+the file on disk matches the store.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qa.errors import CorruptIndexError
+from qa.types import Article, Chunk, Filters, Span
+
+SCHEMA_VERSION = "1"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS articles (
+    id TEXT PRIMARY KEY,
+    title TEXT, author TEXT, source TEXT, url TEXT, date TEXT, path TEXT,
+    content_hash TEXT NOT NULL,
+    text TEXT NOT NULL,
+    sentences TEXT NOT NULL,
+    entities TEXT NOT NULL,
+    ingested_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+);
+CREATE INDEX IF NOT EXISTS articles_source ON articles(source);
+CREATE INDEX IF NOT EXISTS articles_author ON articles(author);
+CREATE INDEX IF NOT EXISTS articles_date ON articles(date);
+CREATE TABLE IF NOT EXISTS chunks (
+    rowid INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    article_id TEXT NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+    idx INTEGER NOT NULL,
+    start INTEGER NOT NULL,
+    end INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    vector BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_article ON chunks(article_id);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
+    title, text, tokenize = 'porter unicode61 remove_diacritics 2'
+);
+"""
+
+# Words that carry no evidence; dropping them keeps OR queries from matching every chunk.
+STOPWORDS = frozenset(
+    ["a", "about", "above", "after", "again", "against", "all", "am", "an", "and", "any", "are", "as", "at", "be", "because", "been", "before", "being", "below", "between", "both", "but", "by", "can", "could", "did", "do", "does", "doing", "down", "during", "each", "few", "for", "from", "further", "had", "has", "have", "having", "he", "her", "here", "hers", "herself", "him", "himself", "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself", "just", "me", "more", "most", "my", "myself", "no", "nor", "not", "now", "of", "off", "on", "once", "only", "or", "other", "our", "ours", "ourselves", "out", "over", "own", "same", "she", "should", "so", "some", "such", "than", "that", "the", "their", "theirs", "them", "themselves", "then", "there", "these", "they", "this", "those", "through", "to", "too", "under", "until", "up", "very", "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom", "why", "will", "with", "would", "you", "your", "yours", "yourself", "yourselves", "also", "many", "much", "whose"]
+)
+_TOKEN = re.compile(r"\w+", re.UNICODE)
+
+
+def query_terms(text: str) -> list[str]:
+    seen: dict[str, None] = {}
+    for tok in _TOKEN.findall(text.lower()):
+        if tok not in STOPWORDS and tok not in seen:
+            seen[tok] = None
+    return list(seen)
+
+
+def _spans_json(spans: Iterable[Span]) -> str:
+    return json.dumps([[s.start, s.end, s.label] if s.label else [s.start, s.end] for s in spans])
+
+
+def _spans(raw: str) -> list[Span]:
+    return [Span(*item) for item in json.loads(raw)]
+
+
+def _article(row: sqlite3.Row) -> Article:
+    return Article(
+        id=row["id"], title=row["title"], text=row["text"], author=row["author"],
+        source=row["source"], url=row["url"], date=row["date"], path=row["path"],
+    )
+
+
+class Store:
+    """One SQLite file in WAL mode: readers never block the writer, nor see half a write."""
+
+    def __init__(self, path: Path, *, readonly: bool = False) -> None:
+        self.path = path
+        try:
+            if readonly:
+                self.conn = sqlite3.connect(
+                    f"file:{path}?mode=ro", uri=True, check_same_thread=False, timeout=30
+                )
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self.conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
+            self.conn.row_factory = sqlite3.Row
+            self.conn.execute("PRAGMA foreign_keys = ON")
+            if not readonly:
+                self.conn.execute("PRAGMA journal_mode = WAL")
+                self.conn.execute("PRAGMA synchronous = NORMAL")
+                self.conn.executescript(_SCHEMA)
+                self.conn.execute(
+                    "INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,)
+                )
+                self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('generation', '0')")
+                self.conn.commit()
+            self.conn.execute("SELECT count(*) FROM articles").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise CorruptIndexError(
+                f"the document store {path} is unreadable ({exc}); rebuild it with "
+                "`ask ingest --rebuild PATH...` (or remove the data directory and ingest again)"
+            ) from exc
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """An immediate transaction: one writer at a time, all or nothing."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.rollback()
+            raise
+        else:
+            self.conn.commit()
+
+    # -- reads ---------------------------------------------------------------------------
+    def meta(self, key: str, default: str | None = None) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def generation(self) -> int:
+        return int(self.meta("generation", "0") or 0)
+
+    def content_hash(self, article_id: str) -> str | None:
+        row = self.conn.execute(
+            "SELECT content_hash FROM articles WHERE id = ?", (article_id,)
+        ).fetchone()
+        return row[0] if row else None
+
+    def article(self, article_id: str) -> Article | None:
+        row = self.conn.execute("SELECT * FROM articles WHERE id = ?", (article_id,)).fetchone()
+        return _article(row) if row else None
+
+    def articles(self, limit: int = 1000, offset: int = 0) -> list[Article]:
+        rows = self.conn.execute(
+            "SELECT * FROM articles ORDER BY date DESC, id LIMIT ? OFFSET ?", (limit, offset)
+        ).fetchall()
+        return [_article(r) for r in rows]
+
+    def annotations(self, article_id: str) -> tuple[list[Span], list[Span]]:
+        row = self.conn.execute(
+            "SELECT sentences, entities FROM articles WHERE id = ?", (article_id,)
+        ).fetchone()
+        if row is None:
+            return [], []
+        return _spans(row[0]), _spans(row[1])
+
+    def chunks_by_rowid(self, rowids: Sequence[int]) -> dict[int, tuple[Chunk, Article]]:
+        if not rowids:
+            return {}
+        marks = ",".join("?" * len(rowids))
+        rows = self.conn.execute(
+            f"SELECT c.rowid AS crow, c.id AS cid, c.article_id, c.idx, c.start, c.end, "
+            f"c.text AS ctext, a.* FROM chunks c JOIN articles a ON a.id = c.article_id "
+            f"WHERE c.rowid IN ({marks})",
+            list(rowids),
+        ).fetchall()
+        out = {}
+        for r in rows:
+            chunk = Chunk(r["cid"], r["article_id"], r["idx"], r["start"], r["end"], r["ctext"])
+            out[int(r["crow"])] = (chunk, _article(r))
+        return out
+
+    def chunks_of(self, article_id: str) -> list[Chunk]:
+        rows = self.conn.execute(
+            "SELECT id, article_id, idx, start, end, text FROM chunks WHERE article_id = ? "
+            "ORDER BY idx", (article_id,),
+        ).fetchall()
+        return [Chunk(*r) for r in rows]
+
+    def filtered_rowids(self, filters: Filters) -> list[int]:
+        where, args = [], []
+        if filters.source:
+            where.append("a.source = ? COLLATE NOCASE")
+            args.append(filters.source)
+        if filters.author:
+            where.append("a.author LIKE ?")
+            args.append(f"%{filters.author}%")
+        if filters.date_from:
+            where.append("a.date >= ?")
+            args.append(filters.date_from)
+        if filters.date_to:
+            where.append("a.date <= ?")
+            args.append(filters.date_to)
+        sql = "SELECT c.rowid FROM chunks c JOIN articles a ON a.id = c.article_id"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        return [r[0] for r in self.conn.execute(sql, args)]
+
+    def lexical_search(
+        self, query: str, k: int, allowed: Sequence[int] | None = None
+    ) -> list[tuple[int, float]]:
+        """BM25 over chunk text (and the article title, weighted lower), porter-stemmed."""
+        terms = query_terms(query)
+        if not terms:
+            return []
+        match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+        sql = "SELECT rowid, bm25(chunks_fts, 0.3, 1.0) AS s FROM chunks_fts WHERE chunks_fts MATCH ?"
+        args: list[Any] = [match]
+        if allowed is not None:
+            if not allowed:
+                return []
+            sql += f" AND rowid IN ({','.join('?' * len(allowed))})"
+            args.extend(allowed)
+        sql += " ORDER BY s LIMIT ?"
+        args.append(k)
+        return [(int(r[0]), -float(r[1])) for r in self.conn.execute(sql, args)]
+
+    def vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        """All (rowids, vectors) as arrays; the source of truth for the FAISS file."""
+        rows = self.conn.execute("SELECT rowid, vector FROM chunks ORDER BY rowid").fetchall()
+        if not rows:
+            return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        vecs = np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
+        return ids, vecs
+
+    def counts(self) -> tuple[int, int]:
+        a = self.conn.execute("SELECT count(*) FROM articles").fetchone()[0]
+        c = self.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        return int(a), int(c)
+
+    # -- writes (inside ``write()``) -----------------------------------------------------
+    @staticmethod
+    def delete_article(conn: sqlite3.Connection, article_id: str) -> bool:
+        rowids = [r[0] for r in conn.execute(
+            "SELECT rowid FROM chunks WHERE article_id = ?", (article_id,))]
+        conn.executemany("DELETE FROM chunks_fts WHERE rowid = ?", [(r,) for r in rowids])
+        conn.execute("DELETE FROM chunks WHERE article_id = ?", (article_id,))
+        cur = conn.execute("DELETE FROM articles WHERE id = ?", (article_id,))
+        return cur.rowcount > 0
+
+    @staticmethod
+    def put_article(
+        conn: sqlite3.Connection,
+        article: Article,
+        content_hash: str,
+        sentences: list[Span],
+        entities: list[Span],
+        chunks: list[Chunk],
+        vectors: np.ndarray,
+    ) -> None:
+        Store.delete_article(conn, article.id)
+        conn.execute(
+            "INSERT INTO articles (id, title, author, source, url, date, path, content_hash, "
+            "text, sentences, entities) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (article.id, article.title, article.author, article.source, article.url,
+             article.date, article.path, content_hash, article.text,
+             _spans_json(sentences), _spans_json(entities)),
+        )
+        for chunk, vec in zip(chunks, vectors, strict=True):
+            cur = conn.execute(
+                "INSERT INTO chunks (id, article_id, idx, start, end, text, vector) "
+                "VALUES (?,?,?,?,?,?,?)",
+                (chunk.id, chunk.article_id, chunk.index, chunk.start, chunk.end, chunk.text,
+                 np.asarray(vec, dtype=np.float32).tobytes()),
+            )
+            conn.execute(
+                "INSERT INTO chunks_fts (rowid, title, text) VALUES (?,?,?)",
+                (cur.lastrowid, article.title or "", chunk.text),
+            )
+
+    @staticmethod
+    def set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
+        conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))

@@ -1,0 +1,113 @@
+"""The nouns passed between pipeline stages. Frozen: a stage never edits another's output."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Article:
+    id: str
+    title: str | None
+    text: str
+    author: str | None = None
+    source: str | None = None
+    url: str | None = None
+    date: str | None = None
+    """ISO 8601 (YYYY-MM-DD) when known."""
+    path: str | None = None
+    """Where it was read from, for people; never used as identity once ``id`` is set."""
+
+
+@dataclass(frozen=True)
+class Span:
+    """A character range in an article's text, with an optional label (entity type)."""
+
+    start: int
+    end: int
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class Chunk:
+    id: str
+    article_id: str
+    index: int
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Filters:
+    source: str | None = None
+    author: str | None = None
+    date_from: str | None = None
+    date_to: str | None = None
+
+    def active(self) -> bool:
+        return any(v is not None for v in (self.source, self.author, self.date_from, self.date_to))
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved chunk with the scores that ranked it."""
+
+    chunk: Chunk
+    article: Article
+    score: float
+    dense: float = 0.0
+    lexical: float = 0.0
+
+
+@dataclass(frozen=True)
+class Citation:
+    number: int
+    article_id: str
+    title: str | None
+    author: str | None
+    source: str | None
+    date: str | None
+    url: str | None
+    chunk_id: str
+    start: int
+    end: int
+    text: str
+    answer_start: int | None
+    answer_end: int | None
+    score: float
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    answer: str
+    abstained: bool
+    confidence: float
+    evidence: str
+    citations: tuple[Citation, ...]
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    answerer: str = "rules"
+    searched_query: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["citations"] = [asdict(c) for c in self.citations]
+        return d
+
+
+@dataclass(frozen=True)
+class Draft:
+    """What an answerer decides, before citations are numbered."""
+
+    answer: str
+    confidence: float
+    evidence: str
+    hit_index: int | None
+    """Which hit holds the answer span (index into the hits given), if any."""
+    answer_start: int | None = None
+    """Article character offsets of the answer span."""
+    answer_end: int | None = None
+    evidence_start: int | None = None
+    evidence_end: int | None = None
