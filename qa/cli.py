@@ -46,7 +46,8 @@ class DefaultGroup(click.Group):
         from importlib import import_module
 
         module, _, attr = target.partition(":")
-        return getattr(import_module(module), attr)  # type: ignore[no-any-return]
+        command: click.Command = getattr(import_module(module), attr)
+        return command
 
 
 def _settings() -> Settings:
@@ -175,8 +176,7 @@ def ingest_cmd(paths: tuple[Path, ...], delete_ids: tuple[str, ...], rebuild: bo
     try:
         pipeline = _pipeline()
         if repair:
-            pipeline.check()
-            pipeline.index.repair()
+            pipeline.repair()
             click.echo("vector index rewritten from the store", err=True)
         reports = []
         if delete_ids:
@@ -230,6 +230,12 @@ def stats_cmd(as_json: bool, list_articles: bool) -> None:
         click.echo(f"{key.replace('_', ' '):>14}: {value}")
     for a in arts:
         click.echo(f"{a.id}\t{a.date or '-'}\t{a.title or ''}")
+
+
+# qa.eval.cli imports only click at module level; the evaluation itself loads when run.
+from qa.eval.cli import eval_cmd  # noqa: E402
+
+app.add_command(eval_cmd, "eval")
 
 
 def main() -> None:

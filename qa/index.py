@@ -174,6 +174,7 @@ class ArticleIndex:
             apply(conn)
             old = int(conn.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0])
             new = old + 1
+            self._remove_stale_temporaries()
             ids, vecs = self.store.vectors()
             path = vectors_path(self.data_dir, new)
             if len(ids):
@@ -190,6 +191,12 @@ class ArticleIndex:
             generation = self.store.generation()
             self._build_vectors().save(vectors_path(self.data_dir, generation))
             self._vectors = None
+
+    def _remove_stale_temporaries(self) -> None:
+        """Temporary files an interrupted writer left; called holding the store's write
+        lock, so no other writer can be producing one now."""
+        for path in self.data_dir.glob("vectors-g*.faiss.*.tmp"):
+            path.unlink(missing_ok=True)
 
     def _prune(self, keep: int) -> None:
         for path in self.data_dir.glob("vectors-g*.faiss"):

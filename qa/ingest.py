@@ -14,7 +14,7 @@ import numpy as np
 
 from qa.annotate import Annotator
 from qa.chunking import make_chunks
-from qa.errors import NotFoundError
+from qa.errors import BadInputError, NotFoundError
 from qa.index import ArticleIndex, Manifest
 from qa.readers import Skip, iter_articles
 from qa.store import Store
@@ -35,10 +35,19 @@ class IngestReport:
     seconds: float = 0.0
 
     def summary(self) -> str:
-        rate = f", {self.chunks / self.seconds:.0f} chunks/s" if self.seconds and self.chunks else ""
+        rate = (f", {self.chunks / self.seconds:.0f} chunks/s"
+                if self.seconds and self.chunks else "")
         return (f"{self.added} added, {self.unchanged} unchanged, {self.replaced} replaced, "
-                f"{self.deleted} deleted, {len(self.skipped)} skipped "
+                f"{self.deleted} deleted, {len(self.skipped)} skipped{self._reasons()} "
                 f"({self.chunks} chunks in {self.seconds:.1f}s{rate})")
+
+    def _reasons(self) -> str:
+        """``: 2 not valid JSON, 1 empty file``: skip reasons counted, details dropped."""
+        counts: dict[str, int] = {}
+        for skip in self.skipped:
+            kind = skip.reason.split(":", 1)[0].split(" (", 1)[0].split(";", 1)[0].strip()
+            counts[kind] = counts.get(kind, 0) + 1
+        return (": " + ", ".join(f"{n} {kind}" for kind, n in counts.items())) if counts else ""
 
     def to_dict(self) -> dict[str, Any]:
         return {"added": self.added, "unchanged": self.unchanged, "replaced": self.replaced,
@@ -86,7 +95,12 @@ class Ingestor:
         self._done_articles = 0
 
     def ingest_paths(self, paths: Iterable[Path], progress: Progress | None = None) -> IngestReport:
-        return self.ingest(iter_articles(list(paths)), progress)
+        paths = list(paths)
+        # Checked before anything is read, so a typo in the last path commits nothing.
+        missing = [str(p) for p in paths if not p.exists()]
+        if missing:
+            raise BadInputError(f"no such file or folder: {', '.join(missing)}")
+        return self.ingest(iter_articles(paths), progress)
 
     def ingest(
         self, items: Iterable[Article | Skip], progress: Progress | None = None

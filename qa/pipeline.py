@@ -1,13 +1,16 @@
-"""The composition root: ``build_pipeline(settings)`` wires every stage; CLI, API and eval share it."""
+"""The composition root: ``build_pipeline(settings)`` wires every stage; CLI, API and eval
+share it."""
 
 from __future__ import annotations
 
 import logging
 import os
 import shutil
+import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -20,7 +23,7 @@ from embeddings.encoder import (
 )
 from qa.answer.base import AnswerContext, Answerer
 from qa.citations import cite
-from qa.errors import BadInputError, QAError, TooLargeError
+from qa.errors import BadInputError, CorruptIndexError, QAError, TooLargeError
 from qa.index import ArticleIndex, Manifest
 from qa.ingest import Ingestor, IngestReport, Progress, delete_articles
 from qa.readers import Skip
@@ -29,6 +32,21 @@ from qa.settings import Settings
 from qa.types import Answer, Article, Filters, Hit
 
 log = logging.getLogger(__name__)
+
+
+@contextmanager
+def _store_errors(data_dir: Path) -> Iterator[None]:
+    """A damaged SQLite page surfaces only when a query reads it: report it as a corrupt
+    index with the way out, not as a traceback. (Locking errors are not corruption.)"""
+    try:
+        yield
+    except sqlite3.DatabaseError as exc:
+        if isinstance(exc, sqlite3.OperationalError):
+            raise
+        raise CorruptIndexError(
+            f"the document store in {data_dir} is damaged ({exc}); rebuild it with "
+            "`ask ingest --rebuild PATH...` (or remove the data directory and ingest again)"
+        ) from exc
 
 
 @dataclass(frozen=True)
@@ -62,7 +80,8 @@ class _QueryEncoder:
                 self._onnx = OnnxEncoder(self._pipeline.index.encoder_dir)
                 return self._onnx.encode(texts)
             except EncoderUnavailable as exc:
-                log.warning("%s; encoding questions with sentence-transformers instead", exc)
+                log.warning("%s; encoding questions with sentence-transformers instead "
+                            "(run `ask ingest --repair` to export it again)", exc)
                 self._onnx = None
                 return self._pipeline.doc_encoder.encode(texts)
         return self._onnx.encode(texts)
@@ -78,7 +97,8 @@ class Pipeline:
         self.query_encoder = _QueryEncoder(self)
         self.retriever = HybridRetriever(
             index, self.query_encoder, candidates=settings.candidates,
-            dense_weight=settings.dense_weight,
+            dense_weight=settings.dense_weight, sentence_weight=settings.sentence_weight,
+            rerank_depth=settings.rerank_depth,
         )
         self._write_lock = threading.Lock()
         self._annotation_cache: dict[str, Any] = {}
@@ -91,9 +111,14 @@ class Pipeline:
             allow_hub=self.settings.allow_hub,
         )
 
-    def _ingestor(self) -> Ingestor:
+    @cached_property
+    def annotator(self) -> Any:
+        """Sentences and entities (spaCy, loaded once per pipeline, on first ingest)."""
         from qa.annotate import Annotator
 
+        return Annotator(self.settings.ner)
+
+    def _ingestor(self) -> Ingestor:
         manifest = self.index.manifest
         if manifest is None:
             try:
@@ -102,10 +127,17 @@ class Pipeline:
                 raise QAError(str(exc)) from exc
             manifest = Manifest(self.settings.model, dim, self.settings.chunk_words,
                                 self.settings.chunk_overlap)
-        return Ingestor(self.index, self.doc_encoder, Annotator(self.settings.ner), manifest)
+        return Ingestor(self.index, self.doc_encoder, self.annotator, manifest,
+                        batch_chunks=self.settings.ingest_batch_chunks)
 
     def _ensure_query_encoder(self) -> None:
-        if not (self.index.encoder_dir / "encoder.json").exists():
+        """Export the ONNX question encoder when the index has vectors but no usable export
+        (also after an ingest interrupted between its commit and the export)."""
+        if self.index.is_empty():
+            return
+        try:
+            OnnxEncoder(self.index.encoder_dir)
+        except EncoderUnavailable:
             self.doc_encoder.export_onnx(self.index.encoder_dir)
 
     # -- checks ---------------------------------------------------------------------------
@@ -121,11 +153,10 @@ class Pipeline:
     # -- verbs ----------------------------------------------------------------------------
     def ingest(self, paths: Iterable[Path], progress: Progress | None = None) -> IngestReport:
         self.check()
-        with self._write_lock:
+        with self._write_lock, _store_errors(self.index.data_dir):
             ingestor = self._ingestor()
             report = ingestor.ingest_paths(paths, progress)
-            if report.added or report.replaced:
-                self._ensure_query_encoder()
+            self._ensure_query_encoder()
             self._annotation_cache.clear()
             return report
 
@@ -133,16 +164,31 @@ class Pipeline:
         self, items: Iterable[Article | Skip], progress: Progress | None = None
     ) -> IngestReport:
         self.check()
-        with self._write_lock:
+        with self._write_lock, _store_errors(self.index.data_dir):
             report = self._ingestor().ingest(items, progress)
-            if report.added or report.replaced:
-                self._ensure_query_encoder()
+            self._ensure_query_encoder()
             self._annotation_cache.clear()
             return report
 
+    def repair(self) -> None:
+        """Rewrite the FAISS file from the store's vectors and re-export an unusable ONNX
+        question encoder; nothing is re-read or re-encoded."""
+        self.check()
+        with self._write_lock, _store_errors(self.index.data_dir):
+            self.index.repair()
+            if self.index.is_empty():
+                return
+            try:
+                OnnxEncoder(self.index.encoder_dir).encode(["repair check"])
+            except EncoderUnavailable as exc:
+                log.warning("%s; exporting it again", exc)
+                self.doc_encoder.export_onnx(self.index.encoder_dir)
+            self.query_encoder = _QueryEncoder(self)
+            self.retriever.encoder = self.query_encoder
+
     def delete(self, article_ids: Iterable[str]) -> IngestReport:
         self.check()
-        with self._write_lock:
+        with self._write_lock, _store_errors(self.index.data_dir):
             report = delete_articles(self.index, article_ids)
             self._annotation_cache.clear()
             return report
@@ -181,7 +227,8 @@ class Pipeline:
 
     def ensure_corpus(self) -> IngestReport | None:
         """On an empty data directory, ingest the shipped corpus so the first ask works."""
-        if self.settings.auto_ingest and self.index.is_empty() and self.settings.corpus_dir.is_dir():
+        settings = self.settings
+        if settings.auto_ingest and self.index.is_empty() and settings.corpus_dir.is_dir():
             return self.ingest([self.settings.corpus_dir])
         return None
 
@@ -197,10 +244,12 @@ class Pipeline:
             )
         return q
 
-    def search(self, query: str, k: int | None = None, filters: Filters | None = None) -> list[Hit]:
+    def search(self, query: str, k: int | None = None,
+               filters: Filters | None = None) -> list[Hit]:
         q = self.validate_question(query)
         self.check()
-        return self.retriever.retrieve(q, k or self.settings.top_k, filters)
+        with _store_errors(self.index.data_dir):
+            return self.retriever.retrieve(q, k or self.settings.top_k, filters)
 
     def annotations(self, article_id: str) -> Any:
         cached = self._annotation_cache.get(article_id)
@@ -218,10 +267,12 @@ class Pipeline:
         q = self.validate_question(question)
         self.check()
         t0 = time.perf_counter()
-        hits = self.retriever.retrieve(searched_query or q, top_k or self.settings.top_k, filters)
-        t1 = time.perf_counter()
-        draft = self.answerer.answer(q, hits, AnswerContext(self.annotations))
-        t2 = time.perf_counter()
+        with _store_errors(self.index.data_dir):
+            hits = self.retriever.retrieve(searched_query or q, top_k or self.settings.top_k,
+                                           filters)
+            t1 = time.perf_counter()
+            draft = self.answerer.answer(q, hits, AnswerContext(self.annotations))
+            t2 = time.perf_counter()
         abstained = not draft.answer or draft.confidence < self.settings.abstain_threshold
         citations = cite(hits, draft)
         return Answer(
@@ -239,6 +290,10 @@ class Pipeline:
         )
 
     def stats(self) -> Stats:
+        with _store_errors(self.index.data_dir):
+            return self._stats()
+
+    def _stats(self) -> Stats:
         manifest = self.index.manifest
         articles, chunks = self.index.store.counts() if self.index.exists() else (0, 0)
         kind = self.index.vectors().kind if self.index.exists() else "none"
@@ -256,7 +311,8 @@ class Pipeline:
         self.index.close()
 
 
-def build_pipeline(settings: Settings | None = None, *, answerer: Answerer | None = None) -> Pipeline:
+def build_pipeline(settings: Settings | None = None, *,
+                   answerer: Answerer | None = None) -> Pipeline:
     """The one place where stages are chosen and wired."""
     settings = settings or Settings()
     index = ArticleIndex(settings.data_dir, hnsw_threshold=settings.hnsw_threshold)

@@ -152,7 +152,8 @@ def parse_html(html: str) -> tuple[dict[str, Any], str]:
     if doc is None:
         raise BadInputError("no article text found in the HTML")
     data = doc.as_dict() if hasattr(doc, "as_dict") else dict(doc)
-    body = (data.get("text") or "").strip()
+    # trafilatura puts one paragraph a line; blank lines make them paragraphs for chunking.
+    body = re.sub(r"\n\s*\n*", "\n\n", (data.get("text") or "").strip())
     if not body:
         raise BadInputError("no article text found in the HTML")
     meta = {
@@ -167,7 +168,7 @@ def parse_html(html: str) -> tuple[dict[str, Any], str]:
 
 def _article(aid: str, meta: dict[str, Any], body: str, path: str | None) -> Article:
     clean = _clean_meta(meta)
-    return Article(id=aid, text=body, path=path, **clean)  # type: ignore[arg-type]
+    return Article(id=aid, text=body, path=path, **clean)
 
 
 def read_file(path: Path, article_id: str) -> Iterator[Article | Skip]:

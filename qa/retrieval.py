@@ -1,11 +1,44 @@
-"""Hybrid retrieval: dense (FAISS) and lexical (SQLite FTS5 BM25), fused by weighted scores."""
+"""Hybrid retrieval: dense (FAISS) and lexical (SQLite FTS5 BM25), fused by weighted scores,
+then the best few re-scored by how much of the question one of their sentences covers.
+
+Chosen by measurement on the public SQuAD v1.1 questions (2,291 questions over the 48
+articles' chunks; ``bench/squad_bench.py``). Gold paragraph at rank 1 / gold answer in the
+top 5, same chunks and query vectors:
+
+======================================================  =======  =======
+fusion                                                  rank 1   top 5
+======================================================  =======  =======
+BM25 alone                                              81.4%    94.5%
+dense alone                                             67.1%    89.7%
+0.5 dense + 0.5 max-normalised BM25 (previous default)  84.4%    95.9%
+min-max or z-score normalisation (best weight)          84.4%    96.4%
+0.7 dense + 0.3 BM25/max + 0.4 sentence coverage        87.1%    96.6%
+======================================================  =======  =======
+
+Cosine and BM25/max are both in [0, 1] with the best lexical match pinned at 1, which
+beat min-max and z-scores at every weight tried. Embedding "title + chunk" did not help
+(the title is in the BM25 index instead). The sentence-coverage term is what moves rank 1:
+a question usually paraphrases one sentence, and chunk-level BM25 and cosine both blur a
+match spread over a whole chunk with one concentrated in a sentence.
+"""
 
 from __future__ import annotations
 
+import math
+import re
+from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 from qa.index import ArticleIndex
+from qa.store import query_terms
 from qa.types import Filters, Hit
+
+PREFIX = 6
+"""Sentence matching compares word prefixes: a cheap stemmer (``election``/``elected``)
+that measured better than Snowball on the public SQuAD questions."""
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?])[\"'\u201d\u2019)\]]*\s+|\n+")
 
 
 class Retriever(Protocol):
@@ -14,20 +47,72 @@ class Retriever(Protocol):
         ...
 
 
+def idf(df: int, n: int) -> float:
+    """BM25's (always positive) inverse document frequency."""
+    return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+
+
+def term_weights(terms: Iterable[str], df: Mapping[str, int], n: int) -> dict[str, float]:
+    """Query term prefix -> IDF weight (the rarest word wins when two share a prefix)."""
+    out: dict[str, float] = {}
+    for t in terms:
+        key = t[:PREFIX]
+        out[key] = max(out.get(key, 0.0), idf(df.get(t, 0), n))
+    return out
+
+
+def sentence_coverage(text: str, weights: Mapping[str, float]) -> float:
+    """The largest IDF-weighted share of the query terms that one sentence of ``text`` holds."""
+    total = sum(weights.values())
+    if total <= 0:
+        return 0.0
+    best = 0.0
+    for sentence in _SENTENCE_BREAK.split(text):
+        words = {w[:PREFIX] for w in _WORD.findall(sentence.lower())}
+        best = max(best, sum(v for t, v in weights.items() if t in words))
+    return best / total
+
+
 class HybridRetriever:
-    """Convex combination of the dense cosine and the max-normalised BM25 score.
+    """``dense_weight * cosine + (1 - dense_weight) * BM25 / max BM25``, plus
+    ``sentence_weight * sentence_coverage`` on the ``rerank_depth`` best of that.
 
     Both retrievers propose ``candidates`` chunks; every proposed chunk then gets an exact
     dense score (the vector is in the index) so no candidate is ranked on half its evidence.
     """
 
     def __init__(
-        self, index: ArticleIndex, encoder: Any, *, candidates: int = 50, dense_weight: float = 0.5
+        self,
+        index: ArticleIndex,
+        encoder: Any,
+        *,
+        candidates: int = 100,
+        dense_weight: float = 0.7,
+        sentence_weight: float = 0.4,
+        rerank_depth: int = 20,
     ) -> None:
         self.index = index
         self.encoder = encoder
         self.candidates = candidates
         self.dense_weight = dense_weight
+        self.sentence_weight = sentence_weight
+        self.rerank_depth = rerank_depth
+        self._df_cache: dict[str, int] = {}
+        self._df_key: tuple[int, int] | None = None
+
+    def _document_frequencies(self, terms: list[str]) -> tuple[dict[str, int], int]:
+        store = self.index.store
+        key = (id(store), store.generation())
+        if key != self._df_key:
+            self._df_cache = {"": store.counts()[1]}
+            self._df_key = key
+        missing = [t for t in terms if t not in self._df_cache]
+        if missing:
+            self._df_cache.update(store.document_frequencies(missing))
+            if len(self._df_cache) > 100_000:
+                n = self._df_cache[""]
+                self._df_cache = {"": n}
+        return {t: self._df_cache.get(t, 0) for t in terms}, self._df_cache[""]
 
     def retrieve(self, query: str, k: int, filters: Filters | None = None) -> list[Hit]:
         store = self.index.store
@@ -49,8 +134,20 @@ class HybridRetriever:
             i: w * dense.get(i, 0.0) + (1 - w) * (lexical.get(i, 0.0) / top_lex)
             for i in dense.keys() | lexical.keys()
         }
-        best = sorted(fused, key=lambda i: (-fused[i], i))[:k]
-        rows = store.chunks_by_rowid(best)
+        ranked = sorted(fused, key=lambda i: (-fused[i], i))
+        terms = query_terms(query)
+        if self.sentence_weight > 0 and terms:
+            pool = ranked[: max(self.rerank_depth, k)]
+            rows = store.chunks_by_rowid(pool)
+            df, total = self._document_frequencies(terms)
+            weights = term_weights(terms, df, total)
+            for i in pool:
+                if i in rows:
+                    fused[i] += self.sentence_weight * sentence_coverage(rows[i][0].text, weights)
+            best = sorted(pool, key=lambda i: (-fused[i], i))[:k]
+        else:
+            best = ranked[:k]
+            rows = store.chunks_by_rowid(best)
         return [
             Hit(chunk=rows[i][0], article=rows[i][1], score=fused[i], dense=dense.get(i, 0.0),
                 lexical=lexical.get(i, 0.0) / top_lex)

@@ -30,9 +30,14 @@ class Settings(BaseSettings):
     """Sentences repeated between consecutive windows of one long paragraph."""
 
     top_k: int = Field(default=5, ge=1, le=100)
-    candidates: int = Field(default=50, ge=1, le=2000)
+    candidates: int = Field(default=100, ge=1, le=2000)
     """How many passages each retriever proposes before fusion."""
-    dense_weight: float = Field(default=0.5, ge=0.0, le=1.0)
+    dense_weight: float = Field(default=0.7, ge=0.0, le=1.0)
+    """Weight of the dense cosine against max-normalised BM25 (1 - this)."""
+    sentence_weight: float = Field(default=0.4, ge=0.0, le=2.0)
+    """Bonus for the share of the question's (IDF-weighted) words that one sentence of a
+    passage holds, applied to the best ``rerank_depth`` fused passages; 0 turns it off."""
+    rerank_depth: int = Field(default=20, ge=1, le=1000)
 
     abstain_threshold: float = Field(default=0.35, ge=0.0, le=1.0)
     """Answers below this confidence become "not in the articles"."""
@@ -46,6 +51,9 @@ class Settings(BaseSettings):
 
     max_question_chars: int = Field(default=2000, ge=1)
     batch_size: int = Field(default=32, ge=1)
+    ingest_batch_chunks: int = Field(default=2000, ge=1)
+    """About how many chunks ingest encodes before committing them (and a new FAISS file):
+    an interrupted ingest keeps every batch committed before the interruption."""
     ner: bool = True
     """Tag entities at ingest; the rule answerer needs them for who/when/where questions."""
 

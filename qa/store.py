@@ -221,6 +221,17 @@ class Store:
         args.append(k)
         return [(int(r[0]), -float(r[1])) for r in self.conn.execute(sql, args)]
 
+    def document_frequencies(self, terms: Iterable[str]) -> dict[str, int]:
+        """How many chunks' text holds each term (porter-stemmed as the index is)."""
+        out: dict[str, int] = {}
+        for t in terms:
+            row = self.conn.execute(
+                "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?",
+                ('text : "' + t.replace('"', '""') + '"',),
+            ).fetchone()
+            out[t] = int(row[0])
+        return out
+
     def vectors(self) -> tuple[np.ndarray, np.ndarray]:
         """All (rowids, vectors) as arrays; the source of truth for the FAISS file."""
         rows = self.conn.execute("SELECT rowid, vector FROM chunks ORDER BY rowid").fetchall()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,8 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+from embeddings.encoder import SentenceTransformerEncoder
+from qa.annotate import Annotator
 from qa.pipeline import Pipeline, build_pipeline
 from qa.settings import DEFAULT_CORPUS, Settings
 
@@ -24,11 +27,33 @@ def make_settings(data_dir: Path, **kw: object) -> Settings:
     return Settings(data_dir=data_dir, **kw)  # type: ignore[arg-type]
 
 
+@dataclass
+class Models:
+    """The ingest-time models, loaded once per session and shared by test pipelines."""
+
+    encoder: SentenceTransformerEncoder
+    annotator: Annotator
+
+    def pipeline(self, data_dir: Path, **kw: object) -> Pipeline:
+        """A pipeline over ``data_dir`` that reuses these models instead of loading its own."""
+        pipeline = build_pipeline(make_settings(data_dir, **kw))
+        pipeline.__dict__["doc_encoder"] = self.encoder  # cached_property slots
+        pipeline.__dict__["annotator"] = self.annotator
+        return pipeline
+
+
 @pytest.fixture(scope="session")
-def corpus_index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def models() -> Models:
+    settings = Settings()
+    return Models(SentenceTransformerEncoder(settings.model, batch_size=settings.batch_size),
+                  Annotator(settings.ner))
+
+
+@pytest.fixture(scope="session")
+def corpus_index_dir(tmp_path_factory: pytest.TempPathFactory, models: Models) -> Path:
     """The shipped corpus, ingested once per test session (the slow part: ~20 s)."""
     data_dir = tmp_path_factory.mktemp("corpus-index")
-    pipeline = build_pipeline(make_settings(data_dir))
+    pipeline = models.pipeline(data_dir)
     report = pipeline.ingest([DEFAULT_CORPUS])
     assert report.added == 25, report.summary()
     pipeline.close()

@@ -1,0 +1,209 @@
+"""Request and response bodies of the JSON API (they are the OpenAPI schema at /docs)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from qa.readers import normalise_date
+from qa.types import Answer, Filters
+
+# Requests refuse unknown fields: a misspelt ``top_k`` should fail loudly, not be ignored.
+_STRICT = ConfigDict(extra="forbid")
+
+
+class FiltersIn(BaseModel):
+    model_config = _STRICT
+
+    source: str | None = Field(default=None, max_length=500,
+                               description="Only articles from this source (exact, any case).")
+    author: str | None = Field(default=None, max_length=500,
+                               description="Only articles whose author contains this.")
+    date_from: str | None = Field(default=None, max_length=40,
+                                  description="Only articles dated on or after (YYYY-MM-DD).")
+    date_to: str | None = Field(default=None, max_length=40,
+                                description="Only articles dated on or before (YYYY-MM-DD).")
+
+    @field_validator("date_from", "date_to")
+    @classmethod
+    def _date(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        iso = normalise_date(value)
+        if iso is None:
+            raise ValueError(f"{value!r} is not a date (use YYYY-MM-DD)")
+        return iso
+
+    def to_filters(self) -> Filters:
+        return Filters(self.source, self.author, self.date_from, self.date_to)
+
+
+def to_filters(f: FiltersIn | None) -> Filters | None:
+    return f.to_filters() if f is not None else None
+
+
+class AskRequest(BaseModel):
+    model_config = _STRICT
+
+    question: str = Field(min_length=1, description="The question, in plain words.",
+                          examples=["How many troops did North Korea send to Russia?"])
+    top_k: int | None = Field(default=None, ge=1, le=100,
+                              description="Passages to retrieve and cite (default QA_TOP_K).")
+    filters: FiltersIn | None = None
+
+
+class ChatRequest(BaseModel):
+    model_config = _STRICT
+
+    message: str = Field(min_length=1,
+                         description="The next user message (a question or a follow-up).")
+    session_id: str | None = Field(default=None, max_length=200,
+                                   description="Omit to start a new conversation.")
+    top_k: int | None = Field(default=None, ge=1, le=100)
+    filters: FiltersIn | None = None
+
+
+class CitationOut(BaseModel):
+    number: int
+    article_id: str
+    title: str | None
+    author: str | None
+    source: str | None
+    date: str | None
+    url: str | None
+    chunk_id: str
+    start: int = Field(description="Passage start, in characters of the article text.")
+    end: int
+    text: str = Field(description="The quoted passage.")
+    answer_start: int | None = Field(description="Answer span start within ``text``, if here.")
+    answer_end: int | None
+    score: float
+
+
+class AnswerOut(BaseModel):
+    """The same object as ``ask --json``."""
+
+    question: str
+    answer: str = Field(description="Empty when abstained.")
+    abstained: bool = Field(description="True: the articles do not answer this.")
+    confidence: float
+    evidence: str
+    citations: list[CitationOut]
+    timings_ms: dict[str, float]
+    answerer: str
+    searched_query: str | None = Field(
+        default=None, description="The query actually searched, when it differs (follow-ups).")
+
+    @classmethod
+    def of(cls, answer: Answer) -> AnswerOut:
+        return cls.model_validate(answer.to_dict())
+
+
+class ChatOut(AnswerOut):
+    session_id: str
+
+
+class HitOut(BaseModel):
+    rank: int
+    score: float
+    dense: float
+    lexical: float
+    chunk_id: str
+    article_id: str
+    title: str | None
+    author: str | None
+    source: str | None
+    date: str | None
+    url: str | None
+    start: int
+    end: int
+    text: str
+
+
+class SearchOut(BaseModel):
+    query: str
+    hits: list[HitOut]
+
+
+class ArticleIn(BaseModel):
+    """One article as JSON. Its ``url`` is kept as metadata and never fetched."""
+
+    model_config = _STRICT
+
+    id: str | None = Field(default=None, min_length=1, max_length=300,
+                           description="Stable id; defaults to a hash of the text.")
+    title: str | None = Field(default=None, max_length=2000)
+    text: str = Field(min_length=1, description="The article body (plain text).")
+    author: str | list[str] | None = None
+    source: str | None = Field(default=None, max_length=500)
+    url: str | None = Field(default=None, max_length=2000)
+    date: str | None = Field(default=None, max_length=100)
+
+
+class SkipOut(BaseModel):
+    path: str
+    line: int | None
+    reason: str
+
+
+class IngestOut(BaseModel):
+    added: int
+    unchanged: int
+    replaced: int
+    deleted: int
+    chunks: int
+    seconds: float
+    skipped: list[SkipOut]
+    article_ids: list[str] = Field(default_factory=list,
+                                   description="Ids of the articles read from this request.")
+
+
+class ArticleSummary(BaseModel):
+    id: str
+    title: str | None
+    author: str | None
+    source: str | None
+    url: str | None
+    date: str | None
+    chars: int
+
+
+class ArticleList(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    articles: list[ArticleSummary]
+
+
+class ArticleOut(ArticleSummary):
+    text: str
+    chunks: int
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok"]
+    version: str
+    articles: int
+    chunks: int
+    generation: int
+    answerer: str
+
+
+class ErrorDetail(BaseModel):
+    message: str
+    type: str
+    code: int
+    details: list[dict[str, Any]] | None = None
+
+
+class ErrorOut(BaseModel):
+    error: ErrorDetail
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut, "description": text}
+    for code, text in ((400, "Unreadable body"), (401, "Missing or wrong API key"),
+                       (404, "Not found"),
+                       (413, "Too large"), (422, "Bad input"), (503, "Index unavailable"))
+}

@@ -1,0 +1,104 @@
+"""The OpenAI-compatible endpoint through the official ``openai`` client against a real
+uvicorn server on a loopback port, streaming and not, with an API key."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+from tests.api_helpers import copy_index, running_server
+from tests.conftest import FOUNDING_Q
+
+KEY = "test-key-123"
+FOUNDING_ID = "north-korea-troops-to-russia-2025-02-11"
+
+
+@pytest.fixture(scope="module")
+def base_url(corpus_index_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    data = copy_index(corpus_index_dir, tmp_path_factory.mktemp("openai") / "data")
+    with running_server(data, api_key=KEY) as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def client(base_url: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=base_url + "/v1", api_key=KEY, max_retries=0, timeout=60)
+
+
+def test_models(client: openai.OpenAI) -> None:
+    assert "article-qa" in [m.id for m in client.models.list()]
+
+
+def test_completion_with_citations(client: openai.OpenAI) -> None:
+    resp = client.chat.completions.create(
+        model="article-qa", messages=[{"role": "user", "content": FOUNDING_Q}])
+    text = resp.choices[0].message.content or ""
+    assert "11,000" in text and "[1]" in text and "Sources:" in text
+    assert resp.choices[0].finish_reason == "stop"
+    extra = resp.model_extra or {}
+    assert extra["citations"][0]["article_id"] == FOUNDING_ID
+    assert extra["citations"][0]["number"] == 1
+    assert "11,000" in extra["answer"]["answer"]
+
+
+def test_streaming_ends_with_citations(client: openai.OpenAI) -> None:
+    stream = client.chat.completions.create(
+        model="article-qa", stream=True, messages=[{"role": "user", "content": FOUNDING_Q}])
+    chunks = list(stream)
+    assert len(chunks) > 3  # it really arrives in pieces
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert "11,000" in text and "[1]" in text and "Sources:" in text
+    last = chunks[-1]
+    assert last.choices[0].finish_reason == "stop"
+    assert (last.model_extra or {})["citations"][0]["article_id"] == FOUNDING_ID
+
+
+def test_history_and_content_parts(client: openai.OpenAI) -> None:
+    resp = client.chat.completions.create(model="anything", messages=[
+        {"role": "system", "content": "Answer from the articles."},
+        {"role": "user", "content": [{"type": "text", "text": FOUNDING_Q}]},
+    ])
+    assert "11,000" in (resp.choices[0].message.content or "")
+    assert resp.model == "anything"
+
+
+def test_follow_up_resolved_from_history(client: openai.OpenAI) -> None:
+    history: list[dict[str, str]] = [{"role": "user", "content": FOUNDING_Q}]
+    first = client.chat.completions.create(model="article-qa", messages=history)  # type: ignore[arg-type]
+    history += [{"role": "assistant", "content": first.choices[0].message.content or ""},
+                {"role": "user", "content": "How many of them were killed?"}]
+    resp = client.chat.completions.create(model="article-qa", messages=history)  # type: ignore[arg-type]
+    answer = (resp.model_extra or {})["answer"]
+    assert answer["answer"] == "300" and "troops" in answer["searched_query"]
+
+
+def test_raw_sse_format(base_url: str) -> None:
+    with httpx.stream("POST", base_url + "/v1/chat/completions", timeout=60,
+                      headers={"Authorization": f"Bearer {KEY}"},
+                      json={"messages": [{"role": "user", "content": FOUNDING_Q}],
+                            "stream": True, "stream_options": {"include_usage": True}}) as r:
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/event-stream")
+        events = [line for line in r.iter_lines() if line]
+    assert all(e.startswith("data: ") for e in events)
+    assert events[-1] == "data: [DONE]"
+    payloads = [json.loads(e[6:]) for e in events[:-1]]
+    assert payloads[0]["choices"][0]["delta"]["role"] == "assistant"
+    assert all(p["object"] == "chat.completion.chunk" for p in payloads)
+    assert payloads[-1]["usage"]["total_tokens"] > 0 and payloads[-1]["choices"] == []
+
+
+def test_errors_reach_the_client(client: openai.OpenAI, base_url: str) -> None:
+    with pytest.raises(openai.UnprocessableEntityError) as err:
+        client.chat.completions.create(model="article-qa",
+                                       messages=[{"role": "system", "content": "hi"}])
+    assert "user message" in str(err.value)
+    bad = openai.OpenAI(base_url=base_url + "/v1", api_key="wrong", max_retries=0)
+    with pytest.raises(openai.AuthenticationError):
+        bad.models.list()
+    assert httpx.get(base_url + "/health").status_code == 200
