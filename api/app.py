@@ -16,7 +16,6 @@ from starlette.middleware.cors import CORSMiddleware
 from api import openai_compat, routes
 from api.deps import Services
 from api.errors import install_error_handlers
-from api.guard import guard_pipeline
 from api.middleware import ApiKeyMiddleware, BodyLimitMiddleware, MetricsMiddleware
 from qa import __version__
 from qa.pipeline import Pipeline, build_pipeline
@@ -31,7 +30,6 @@ def open_pipeline(settings: Settings, svc: Services) -> Pipeline:
     """Build the pipeline once, index the shipped corpus into an empty data directory, and
     warm the question encoder so the first request does not pay for loading it."""
     pipeline = build_pipeline(settings)
-    guard_pipeline(pipeline, svc.guard)
     pipeline.check()
     if pipeline.index.is_empty() and settings.auto_ingest:
         log.info("empty data directory %s: indexing the shipped corpus first (a minute or two)",

@@ -7,13 +7,10 @@ app at another pipeline with ``app.dependency_overrides[get_pipeline]``.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from fastapi import Depends, Request
 
-from api.guard import IndexGuard, guard_pipeline
 from api.metrics import Metrics
 from qa.chat import Chat, ConversationStore
 from qa.errors import IndexError_
@@ -27,7 +24,6 @@ CHAT_DB = "chat.sqlite"
 class Services:
     settings: Settings
     metrics: Metrics = field(default_factory=Metrics)
-    guard: IndexGuard = field(default_factory=IndexGuard)
     pipeline: Pipeline | None = None
     owns_pipeline: bool = False
     conversations: dict[str, ConversationStore] = field(default_factory=dict)
@@ -75,16 +71,3 @@ def get_chat(
     store: ConversationStore = Depends(get_conversations),
 ) -> Chat:
     return Chat(pipeline, store)
-
-
-@contextmanager
-def reading(request: Request, pipeline: Pipeline) -> Iterator[Pipeline]:
-    """Hold off index commits while this request reads (see api.guard)."""
-    guard = guard_pipeline(pipeline, services(request).guard)
-    with guard.read():
-        yield pipeline
-
-
-def writing_guard(request: Request, pipeline: Pipeline) -> None:
-    """Writes take the guard inside ``ArticleIndex.commit``; make sure it is installed."""
-    guard_pipeline(pipeline, services(request).guard)

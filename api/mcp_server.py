@@ -8,6 +8,8 @@ the application.
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import MCPServer
@@ -78,8 +80,11 @@ def build_server(pipeline: Pipeline) -> MCPServer[Any]:
 def run_stdio(settings: Settings) -> None:
     pipeline = build_pipeline(settings)
     try:
-        pipeline.check()
-        pipeline.ensure_corpus()
+        # stdout is the protocol channel: anything printed while a first run indexes the
+        # shipped corpus (the ONNX exporter reports progress with print) goes to stderr.
+        with contextlib.redirect_stdout(sys.stderr):
+            pipeline.check()
+            pipeline.ensure_corpus()
         build_server(pipeline).run("stdio")
     finally:
         pipeline.close()

@@ -20,7 +20,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from api.deps import get_chat, get_pipeline, reading, services
+from api.deps import get_chat, get_pipeline, services
 from api.render import reply_text
 from api.schemas import ERRORS, AnswerOut, CitationOut
 from qa.chat import Chat
@@ -136,8 +136,7 @@ def _tokens(text: str) -> int:
 def _answer(body: ChatCompletionRequest, request: Request, pipeline: Pipeline,
             chat: Chat) -> Answer:
     history = [(m.role, m.text()) for m in body.messages]
-    with reading(request, pipeline):
-        answer = chat.answer_history(history, top_k=body.top_k)
+    answer = chat.answer_history(history, top_k=body.top_k)
     services(request).metrics.observe_stages("chat_completions", answer.timings_ms)
     return answer
 

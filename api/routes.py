@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 from starlette.datastructures import UploadFile
 
-from api.deps import get_chat, get_pipeline, reading, services, writing_guard
+from api.deps import get_chat, get_pipeline, services
 from api.errors import UnsupportedMediaError
 from api.schemas import (
     ERRORS,
@@ -53,8 +53,7 @@ UPLOAD_SUFFIXES = sorted(SUPPORTED)
              summary="Answer a question from the articles, with citations")
 def ask(body: AskRequest, request: Request,
         pipeline: Pipeline = Depends(get_pipeline)) -> AnswerOut:
-    with reading(request, pipeline):
-        answer = pipeline.ask(body.question, top_k=body.top_k, filters=to_filters(body.filters))
+    answer = pipeline.ask(body.question, top_k=body.top_k, filters=to_filters(body.filters))
     services(request).metrics.observe_stages("ask", answer.timings_ms)
     return AnswerOut.of(answer)
 
@@ -76,8 +75,7 @@ def search(
     except ValidationError as exc:
         raise RequestValidationError(
             [{**e, "loc": ("query", *e["loc"])} for e in exc.errors()]) from exc
-    with reading(request, pipeline):
-        hits = pipeline.search(q, k, filters.to_filters())
+    hits = pipeline.search(q, k, filters.to_filters())
     return SearchOut(query=" ".join(q.split()), hits=[
         HitOut(rank=n, score=round(h.score, 4), dense=round(h.dense, 4),
                lexical=round(h.lexical, 4), chunk_id=h.chunk.id, article_id=h.article.id,
@@ -94,9 +92,8 @@ def chat(body: ChatRequest, request: Request, pipeline: Pipeline = Depends(get_p
          conversation: Chat = Depends(get_chat)) -> ChatOut:
     # Refuse a bad message before a session is created for it.
     pipeline.validate_question(body.message)
-    with reading(request, pipeline):
-        reply = conversation.reply(body.message, body.session_id, top_k=body.top_k,
-                                   filters=to_filters(body.filters))
+    reply = conversation.reply(body.message, body.session_id, top_k=body.top_k,
+                               filters=to_filters(body.filters))
     services(request).metrics.observe_stages("chat", reply.answer.timings_ms)
     return ChatOut(session_id=reply.session_id, **reply.answer.to_dict())
 
@@ -209,7 +206,6 @@ def _ingest(pipeline: Pipeline, path: Path, article_id: str,
                         415: {"description": "Unsupported upload type"}})
 async def add_articles(request: Request, response: Response,
                        pipeline: Pipeline = Depends(get_pipeline)) -> IngestOut:
-    writing_guard(request, pipeline)
     with tempfile.TemporaryDirectory(prefix="article-qa-upload-") as tmp:
         path, article_id, label = await _articles_from_request(request, Path(tmp))
         report, ids = await run_in_threadpool(_ingest, pipeline, path, article_id, label)
@@ -227,10 +223,9 @@ async def add_articles(request: Request, response: Response,
 def list_articles(request: Request, limit: int = Query(default=100, ge=1, le=1000),
                   offset: int = Query(default=0, ge=0, le=10_000_000),
                   pipeline: Pipeline = Depends(get_pipeline)) -> ArticleList:
-    with reading(request, pipeline):
-        store = pipeline.index.store
-        total = store.counts()[0]
-        arts = store.articles(limit=limit, offset=offset)
+    store = pipeline.index.store
+    total = store.counts()[0]
+    arts = store.articles(limit=limit, offset=offset)
     return ArticleList(total=total, limit=limit, offset=offset, articles=[
         ArticleSummary(id=a.id, title=a.title, author=a.author, source=a.source, url=a.url,
                        date=a.date, chars=len(a.text)) for a in arts])
@@ -240,10 +235,9 @@ def list_articles(request: Request, limit: int = Query(default=100, ge=1, le=100
             summary="One article with its full text")
 def get_article(article_id: str, request: Request,
                 pipeline: Pipeline = Depends(get_pipeline)) -> ArticleOut:
-    with reading(request, pipeline):
-        store = pipeline.index.store
-        article = store.article(article_id)
-        chunks = len(store.chunks_of(article_id)) if article else 0
+    store = pipeline.index.store
+    article = store.article(article_id)
+    chunks = len(store.chunks_of(article_id)) if article else 0
     if article is None:
         raise NotFoundError(f"no article with id {article_id!r}; GET /articles lists them")
     return ArticleOut(id=article.id, title=article.title, author=article.author,
@@ -255,7 +249,6 @@ def get_article(article_id: str, request: Request,
                summary="Remove an article and its passages")
 def delete_article(article_id: str, request: Request,
                    pipeline: Pipeline = Depends(get_pipeline)) -> IngestOut:
-    writing_guard(request, pipeline)
     report = pipeline.delete([article_id])
     return IngestOut(**report.to_dict(), article_ids=[article_id])
 
@@ -265,8 +258,7 @@ def delete_article(article_id: str, request: Request,
 @router.get("/health", response_model=HealthOut, tags=["operations"],
             summary="Liveness and index counts (no API key needed)")
 def health(request: Request, pipeline: Pipeline = Depends(get_pipeline)) -> HealthOut:
-    with reading(request, pipeline):
-        stats = pipeline.stats()
+    stats = pipeline.stats()
     return HealthOut(status="ok", version=__version__, articles=stats.articles,
                      chunks=stats.chunks, generation=stats.generation,
                      answerer=pipeline.answerer.name)
@@ -276,8 +268,7 @@ def health(request: Request, pipeline: Pipeline = Depends(get_pipeline)) -> Heal
             summary="Prometheus metrics (text exposition format)",
             responses={200: {"content": {"text/plain": {}}}})
 def metrics(request: Request, pipeline: Pipeline = Depends(get_pipeline)) -> Response:
-    with reading(request, pipeline):
-        stats = pipeline.stats()
+    stats = pipeline.stats()
     gauges = [
         ("articleqa_index_articles", "Articles in the index.", float(stats.articles)),
         ("articleqa_index_chunks", "Passages (chunks) in the index.", float(stats.chunks)),

@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -137,7 +136,7 @@ def measure_floor(pipeline: Any) -> tuple[int, float]:
     from qa.ingest import embedding_text
 
     store = pipeline.index.store
-    texts = []
+    texts: list[str] = []
     for art in store.articles(limit=10**9):
         texts.extend(embedding_text(art, c) for c in store.chunks_of(art.id))
     encoder = pipeline.doc_encoder
@@ -145,6 +144,34 @@ def measure_floor(pipeline: Any) -> tuple[int, float]:
     t = time.perf_counter()
     encoder.encode(texts)
     return len(texts), time.perf_counter() - t
+
+
+BASELINES: dict[str, dict[str, Any]] = {
+    "BM25 alone": {"dense_weight": 0.0, "sentence_weight": 0.0, "candidates": 50},
+    "dense alone": {"dense_weight": 1.0, "sentence_weight": 0.0, "candidates": 50},
+    "0.5 dense + 0.5 BM25/max, 50 candidates (previous default)":
+        {"dense_weight": 0.5, "sentence_weight": 0.0, "candidates": 50},
+}
+
+
+def run_baselines(pipeline: Any, questions: Sequence[Question], k: int) -> dict[str, Any]:
+    """Retrieval figures of other fusions over the same index and query encoder."""
+    from qa.retrieval import HybridRetriever
+
+    out: dict[str, Any] = {}
+    for name, params in BASELINES.items():
+        retriever = HybridRetriever(pipeline.index, pipeline.retriever.encoder, **params)
+        tally = Tally()
+        for q in questions:
+            hits = retriever.retrieve(q.question, k)
+            score_passages(tally, "ret", q, [(h.chunk.article_id, h.chunk.text, h.chunk.start,
+                                              h.chunk.end) for h in hits])
+        a = sum(bool(q.answers) for q in questions)
+        g = sum(q.gold_span is not None for q in questions)
+        out[name] = {"retrieved_answer_top5": tally.share("ret_ans5", a),
+                     "retrieved_answer_top1": tally.share("ret_ans1", a),
+                     "retrieved_paragraph_top1": tally.share("ret_para1", g)}
+    return out
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -206,6 +233,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             tally.add("em", exact_match(answer.answer, q.answers))
             tally.add("f1", f1_score(answer.answer, q.answers))
             tally.add("abstained", float(answer.abstained))
+        if args.baselines:
+            results["baselines"] = run_baselines(pipeline, questions, k)
         pipeline.close()
     finally:
         if tmp is not None and not args.keep:
@@ -277,6 +306,11 @@ def table(results: dict[str, Any]) -> str:
     c = results["counts"]
     rows.append(("questions", f"{c['questions']} ({c['answerable']} answerable, "
                               f"{c['with_gold_paragraph']} with a gold paragraph)"))
+    for name, figs in results.get("baselines", {}).items():
+        rows.append((f"baseline: {name}",
+                     f"answer top-5 {fmt(figs['retrieved_answer_top5'], '%')}, "
+                     f"answer top-1 {fmt(figs['retrieved_answer_top1'], '%')}, "
+                     f"paragraph rank 1 {fmt(figs['retrieved_paragraph_top1'], '%')}"))
     width = max(len(r[0]) for r in rows)
     lines = [f"{'metric'.ljust(width)}  value", f"{'-' * width}  {'-' * 5}"]
     lines += [f"{name.ljust(width)}  {value}" for name, value in rows]
@@ -295,6 +329,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="Use this data directory (ingested into if empty, kept) instead "
                              "of a temporary one.")
+    parser.add_argument("--baselines", action="store_true",
+                        help="Also score BM25 alone, dense alone and the previous fusion "
+                             "over the same index (retrieval figures only).")
     parser.add_argument("--keep", action="store_true", help="Keep the temporary data directory.")
     parser.add_argument("--no-floor", action="store_true",
                         help="Skip the sentence-transformers-only encoding floor.")

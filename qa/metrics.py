@@ -13,7 +13,7 @@ import string
 import unicodedata
 from collections import Counter
 
-__all__ = ["normalize_answer", "exact_match", "f1_score", "answer_in_text"]
+__all__ = ["answer_in_text", "exact_match", "f1_score", "normalize_answer"]
 
 _DASHES = dict.fromkeys(
     map(ord, "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d"), "-"

@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     passage holds, applied to the best ``rerank_depth`` fused passages; 0 turns it off."""
     rerank_depth: int = Field(default=20, ge=1, le=1000)
 
-    abstain_threshold: float = Field(default=0.35, ge=0.0, le=1.0)
+    abstain_threshold: float = Field(default=0.3, ge=0.0, le=1.0)
     """Answers below this confidence become "not in the articles"."""
 
     corpus_dir: Path = DEFAULT_CORPUS

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -54,7 +55,21 @@ CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
 
 # Words that carry no evidence; dropping them keeps OR queries from matching every chunk.
 STOPWORDS = frozenset(
-    ["a", "about", "above", "after", "again", "against", "all", "am", "an", "and", "any", "are", "as", "at", "be", "because", "been", "before", "being", "below", "between", "both", "but", "by", "can", "could", "did", "do", "does", "doing", "down", "during", "each", "few", "for", "from", "further", "had", "has", "have", "having", "he", "her", "here", "hers", "herself", "him", "himself", "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself", "just", "me", "more", "most", "my", "myself", "no", "nor", "not", "now", "of", "off", "on", "once", "only", "or", "other", "our", "ours", "ourselves", "out", "over", "own", "same", "she", "should", "so", "some", "such", "than", "that", "the", "their", "theirs", "them", "themselves", "then", "there", "these", "they", "this", "those", "through", "to", "too", "under", "until", "up", "very", "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom", "why", "will", "with", "would", "you", "your", "yours", "yourself", "yourselves", "also", "many", "much", "whose"]
+    [
+        "a", "about", "above", "after", "again", "against", "all", "am", "an", "and",
+        "any", "are", "as", "at", "be", "because", "been", "before", "being", "below",
+        "between", "both", "but", "by", "can", "could", "did", "do", "does", "doing",
+        "down", "during", "each", "few", "for", "from", "further", "had", "has", "have",
+        "having", "he", "her", "here", "hers", "herself", "him", "himself", "his", "how",
+        "i", "if", "in", "into", "is", "it", "its", "itself", "just", "me", "more", "most",
+        "my", "myself", "no", "nor", "not", "now", "of", "off", "on", "once", "only", "or",
+        "other", "our", "ours", "ourselves", "out", "over", "own", "same", "she", "should",
+        "so", "some", "such", "than", "that", "the", "their", "theirs", "them",
+        "themselves", "then", "there", "these", "they", "this", "those", "through", "to",
+        "too", "under", "until", "up", "very", "was", "we", "were", "what", "when",
+        "where", "which", "while", "who", "whom", "why", "will", "with", "would", "you",
+        "your", "yours", "yourself", "yourselves", "also", "many", "much", "whose",
+    ]
 )
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 
@@ -83,14 +98,25 @@ def _article(row: sqlite3.Row) -> Article:
 
 
 class Store:
-    """One SQLite file in WAL mode: readers never block the writer, nor see half a write."""
+    """One SQLite file in WAL mode: readers never block the writer, nor see half a write.
+
+    The writer has its own connection; every other thread reads through a connection of its
+    own, because a connection sees its own uncommitted rows: a question answered on the
+    writer's connection mid-commit could pair new chunk rows with the old FAISS file.
+    """
 
     def __init__(self, path: Path, *, readonly: bool = False) -> None:
         self.path = path
+        self.readonly = readonly
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+        self._writer_thread: int | None = None
         try:
             if readonly:
                 self.conn = sqlite3.connect(
-                    f"file:{path}?mode=ro", uri=True, check_same_thread=False, timeout=30
+                    path.absolute().as_uri() + "?mode=ro", uri=True, check_same_thread=False,
+                    timeout=30,
                 )
             else:
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -114,12 +140,47 @@ class Store:
             ) from exc
 
     def close(self) -> None:
+        with self._readers_lock:
+            for conn in self._readers:
+                conn.close()
+            self._readers.clear()
+        self._local = threading.local()
         self.conn.close()
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        """The connection reads go through: the writer's inside its own transaction (it must
+        see what it is writing), otherwise this thread's own read connection."""
+        if self._writer_thread == threading.get_ident():
+            return self.conn
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            uri = self.path.absolute().as_uri() + "?mode=ro"
+            conn = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=30)
+            conn.row_factory = sqlite3.Row
+            self._local.conn = conn
+            with self._readers_lock:
+                self._readers.append(conn)
+        return conn
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Reads inside see one committed state of the store, however long they take."""
+        conn = self.db
+        if conn is self.conn or conn.in_transaction:
+            yield
+            return
+        conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            conn.rollback()
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         """An immediate transaction: one writer at a time, all or nothing."""
         self.conn.execute("BEGIN IMMEDIATE")
+        self._writer_thread = threading.get_ident()
         try:
             yield self.conn
         except BaseException:
@@ -127,33 +188,35 @@ class Store:
             raise
         else:
             self.conn.commit()
+        finally:
+            self._writer_thread = None
 
     # -- reads ---------------------------------------------------------------------------
     def meta(self, key: str, default: str | None = None) -> str | None:
-        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else default
 
     def generation(self) -> int:
         return int(self.meta("generation", "0") or 0)
 
     def content_hash(self, article_id: str) -> str | None:
-        row = self.conn.execute(
+        row = self.db.execute(
             "SELECT content_hash FROM articles WHERE id = ?", (article_id,)
         ).fetchone()
         return row[0] if row else None
 
     def article(self, article_id: str) -> Article | None:
-        row = self.conn.execute("SELECT * FROM articles WHERE id = ?", (article_id,)).fetchone()
+        row = self.db.execute("SELECT * FROM articles WHERE id = ?", (article_id,)).fetchone()
         return _article(row) if row else None
 
     def articles(self, limit: int = 1000, offset: int = 0) -> list[Article]:
-        rows = self.conn.execute(
+        rows = self.db.execute(
             "SELECT * FROM articles ORDER BY date DESC, id LIMIT ? OFFSET ?", (limit, offset)
         ).fetchall()
         return [_article(r) for r in rows]
 
     def annotations(self, article_id: str) -> tuple[list[Span], list[Span]]:
-        row = self.conn.execute(
+        row = self.db.execute(
             "SELECT sentences, entities FROM articles WHERE id = ?", (article_id,)
         ).fetchone()
         if row is None:
@@ -164,7 +227,7 @@ class Store:
         if not rowids:
             return {}
         marks = ",".join("?" * len(rowids))
-        rows = self.conn.execute(
+        rows = self.db.execute(
             f"SELECT c.rowid AS crow, c.id AS cid, c.article_id, c.idx, c.start, c.end, "
             f"c.text AS ctext, a.* FROM chunks c JOIN articles a ON a.id = c.article_id "
             f"WHERE c.rowid IN ({marks})",
@@ -177,7 +240,7 @@ class Store:
         return out
 
     def chunks_of(self, article_id: str) -> list[Chunk]:
-        rows = self.conn.execute(
+        rows = self.db.execute(
             "SELECT id, article_id, idx, start, end, text FROM chunks WHERE article_id = ? "
             "ORDER BY idx", (article_id,),
         ).fetchall()
@@ -200,7 +263,7 @@ class Store:
         sql = "SELECT c.rowid FROM chunks c JOIN articles a ON a.id = c.article_id"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        return [r[0] for r in self.conn.execute(sql, args)]
+        return [r[0] for r in self.db.execute(sql, args)]
 
     def lexical_search(
         self, query: str, k: int, allowed: Sequence[int] | None = None
@@ -210,7 +273,8 @@ class Store:
         if not terms:
             return []
         match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
-        sql = "SELECT rowid, bm25(chunks_fts, 0.3, 1.0) AS s FROM chunks_fts WHERE chunks_fts MATCH ?"
+        sql = ("SELECT rowid, bm25(chunks_fts, 0.3, 1.0) AS s FROM chunks_fts "
+               "WHERE chunks_fts MATCH ?")
         args: list[Any] = [match]
         if allowed is not None:
             if not allowed:
@@ -219,13 +283,13 @@ class Store:
             args.extend(allowed)
         sql += " ORDER BY s LIMIT ?"
         args.append(k)
-        return [(int(r[0]), -float(r[1])) for r in self.conn.execute(sql, args)]
+        return [(int(r[0]), -float(r[1])) for r in self.db.execute(sql, args)]
 
     def document_frequencies(self, terms: Iterable[str]) -> dict[str, int]:
         """How many chunks' text holds each term (porter-stemmed as the index is)."""
         out: dict[str, int] = {}
         for t in terms:
-            row = self.conn.execute(
+            row = self.db.execute(
                 "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?",
                 ('text : "' + t.replace('"', '""') + '"',),
             ).fetchone()
@@ -234,7 +298,7 @@ class Store:
 
     def vectors(self) -> tuple[np.ndarray, np.ndarray]:
         """All (rowids, vectors) as arrays; the source of truth for the FAISS file."""
-        rows = self.conn.execute("SELECT rowid, vector FROM chunks ORDER BY rowid").fetchall()
+        rows = self.db.execute("SELECT rowid, vector FROM chunks ORDER BY rowid").fetchall()
         if not rows:
             return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
@@ -242,8 +306,8 @@ class Store:
         return ids, vecs
 
     def counts(self) -> tuple[int, int]:
-        a = self.conn.execute("SELECT count(*) FROM articles").fetchone()[0]
-        c = self.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        a = self.db.execute("SELECT count(*) FROM articles").fetchone()[0]
+        c = self.db.execute("SELECT count(*) FROM chunks").fetchone()[0]
         return int(a), int(c)
 
     # -- writes (inside ``write()``) -----------------------------------------------------

@@ -154,6 +154,10 @@ def test_percentile_and_latency() -> None:
     lat = ev.report["metrics"]["latency_ms"]
     assert lat["p50"] == 30 and lat["max"] == 100
     assert lat["stages"]["retrieve"]["max"] == 20
+    cal = ev.report["calibration"]
+    assert cal["best_threshold"] == pytest.approx(0.81)
+    assert cal["always_abstain_overall_f1"] == pytest.approx(2 / 5)
+    assert cal["answer_whenever_possible_overall_f1"] == pytest.approx(8 / 15, abs=1e-6)
 
 
 def test_fail_under_parsing() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from qa.metrics import answer_in_text, exact_match, f1_score, normalize_answer
@@ -101,12 +103,11 @@ def test_stopword_only_query_still_uses_dense(corpus_pipeline: Pipeline) -> None
 
 
 @pytest.mark.slow
-def test_squad_bench_small(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_squad_bench_small(tmp_path: Path) -> None:
     """The bench end to end on a handful of questions (ingests all 48 articles: minutes)."""
     import json
     import subprocess
     import sys
-    from pathlib import Path
 
     repo = Path(__file__).resolve().parent.parent
     if not (repo.parent / "shared" / "eval" / "squad-v1.1-dev").is_dir():
@@ -116,3 +117,23 @@ def test_squad_bench_small(tmp_path) -> None:  # type: ignore[no-untyped-def]
                     "--no-floor", "--json", str(out)], check=True)
     res = json.loads(out.read_text())
     assert res["quality_pct"]["retrieved_answer_top5"] >= 80
+
+
+def test_bench_helpers() -> None:
+    import importlib.util
+    import sys
+
+    path = Path(__file__).resolve().parent.parent / "bench" / "squad_bench.py"
+    spec = importlib.util.spec_from_file_location("squad_bench", path)
+    assert spec and spec.loader
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules["squad_bench"] = bench  # dataclasses look their module up there
+    try:
+        spec.loader.exec_module(bench)
+    finally:
+        sys.modules.pop("squad_bench", None)
+    text = "First para.\n\nSecond one.  \n\nThird."
+    spans = bench.paragraph_spans({"text": text, "paragraph_offsets": [0, 13, 28]})
+    assert [text[s:e] for s, e in spans] == ["First para.", "Second one.", "Third."]
+    assert bench.percentile([1.0, 2.0, 3.0, 4.0], 50) == pytest.approx(2.5)
+    assert bench.overlaps(5, 20, (13, 24)) and not bench.overlaps(0, 11, (13, 24))

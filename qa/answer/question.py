@@ -73,10 +73,6 @@ class Question:
     """The how-adjective ("many", "long", ...) of a measure question."""
     year_only: bool = False
     """'What year' / 'which century': a bare year answers better than a full date."""
-    slot: int | None = None
-    """Where the answer sits among ``terms`` once the question is read as a statement:
-    how many terms come before it ("The Maroons are members of [what]" -> 2; "[What tool]
-    has measured ..." -> 0). None when word order does not tell (do-support, copula)."""
 
 
 def _noun_after(tokens: list[Token], i: int) -> tuple[list[Token], int]:
@@ -141,35 +137,7 @@ def analyse(question: str) -> Question:
             elif labels:
                 kind = Kind.ENTITY
     focus = tuple(t.stem for t in focus_tokens if t.stem in terms)
-    return Question(question, kind, frozenset(labels), tokens, terms, focus, measure, year_only,
-                    _slot(tokens, wh_at, terms))
-
-
-_AUX = wordset("is was are were be been did does do has have had can could will would should "
-               "may might must shall")
-
-
-def _slot(tokens: list[Token], wh_at: int, terms: list[str]) -> int | None:
-    if wh_at < 0:
-        return None
-    before = {t.stem for t in tokens[:wh_at] if not t.punct and not t.stop}
-    if wh_at > 0 and before:
-        # Declarative order kept ("... are members of what association?"): terms before
-        # the wh-word precede the answer.
-        return sum(1 for t in terms if t in before)
-    # "What tool has measured ...": a wh-phrase followed by its verb is the subject, so the
-    # answer comes before the rest. "Which city does ... belong to": do-support, an object.
-    j = wh_at + 1
-    while j < len(tokens) and j <= wh_at + 3 and not tokens[j].stop and not tokens[j].punct:
-        j += 1
-    if j >= len(tokens):
-        return None
-    nxt = tokens[j].lower
-    if j == wh_at + 1 and nxt in _AUX:
-        return None  # "what is ...", "what did ...": copula or object
-    if nxt in ("do", "does", "did"):
-        return None
-    return 0
+    return Question(question, kind, frozenset(labels), tokens, terms, focus, measure, year_only)
 
 
 _YEAR = re.compile(r"\b(1[0-9]{3}|20[0-9]{2})s?\b")

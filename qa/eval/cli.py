@@ -280,10 +280,14 @@ def _run(questions: Path, corpus: Path | None, out_dir: Path | None, k: int | No
     cal = ev.report["calibration"]
     if sweep:
         out.print(sweep_table(ev.sweep, cal["best_threshold"], threshold))
-    best = cal["best_overall_f1"]
+    def f(v: float | None) -> str:
+        return "n/a" if v is None else f"{v:.4f}"
+
     out.print(f"best threshold by overall F1: {cal['best_threshold']:.2f} (overall F1 "
-              f"{best if best is None else f'{best:.4f}'}; now {threshold:.2f}, "
-              "set with QA_ABSTAIN_THRESHOLD)", markup=False)
+              f"{f(cal['best_overall_f1'])}; now {threshold:.2f}, set with "
+              f"QA_ABSTAIN_THRESHOLD); for reference, answering whenever possible scores "
+              f"{f(cal['answer_whenever_possible_overall_f1'])} and always abstaining "
+              f"{f(cal['always_abstain_overall_f1'])}", markup=False)
     if old is not None and compare_to is not None:
         out.print(compare_table(compare(old, ev.report), str(compare_to)))
     if out_dir is not None:

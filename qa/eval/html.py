@@ -402,7 +402,8 @@ def render_html(ev: Evaluation) -> str:
 <div class="chart"><h3>Latency</h3>{latency_histogram(latencies)}</div>
 <div class="chart"><h3>Accuracy against share answered, as the confidence threshold moves</h3>
 {coverage_chart(ev.curve, threshold, best)}</div>
-<div class="chart"><h3>Scores against the threshold (best overall F1 at {best:.2f})</h3>
+<div class="chart"><h3>Scores against the threshold (best overall F1 at {best:.2f};
+always abstaining scores {_fmt(cal.get("always_abstain_overall_f1"))})</h3>
 {threshold_chart(ev.sweep, threshold)}</div>
 </div>
 {_sweep_table(ev.sweep, threshold, best)}

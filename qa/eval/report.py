@@ -64,6 +64,10 @@ def evaluate(
             "threshold": threshold,
             "best_threshold": best.threshold,
             "best_overall_f1": best.overall_f1,
+            # The two trivial policies a threshold must beat to be worth setting.
+            "answer_whenever_possible_overall_f1": fine[0].overall_f1,
+            "always_abstain_overall_f1": (
+                round((len(scored) - answerable) / len(scored), 6) if scored else None),
             "sweep": [r.to_dict() for r in rows],
         },
         "notes": list(notes),
