@@ -13,7 +13,8 @@ then asks every question one at a time and prints a table:
 * the share of questions whose SQuAD-normalised gold answer occurs in a top-5 / top-1
   passage, both as retrieved and as cited by ``ask`` (which puts the answer's passage first);
 * gold paragraph at rank 1 (a chunk overlapping the gold paragraph's offsets) when the
-  articles carry ``paragraph_offsets`` and the questions ``paragraph_index``;
+  articles carry ``paragraph_offsets`` and the questions ``paragraph_index`` (or, for
+  QAMR-style questions with a ``sentence``, a chunk holding that sentence);
 * SQuAD exact match and F1 of the short answers.
 """
 
@@ -52,6 +53,8 @@ class Question:
     answers: list[str]
     article_id: str | None
     gold_span: tuple[int, int] | None = None
+    gold_sentence: str | None = None
+    """QAMR-style questions name their evidence sentence instead of a paragraph."""
 
 
 @dataclass
@@ -98,8 +101,9 @@ def load_questions(articles: Path, questions: Path, limit: int | None) -> list[Q
             aid = rec.get("article_id")
             if pidx is not None and aid in spans and 0 <= pidx < len(spans[aid]):
                 gold = spans[aid][pidx]
+            sentence = rec.get("sentence") if gold is None else None
             out.append(Question(rec["id"], rec["question"], list(rec.get("answers") or []),
-                                aid, gold))
+                                aid, gold, " ".join(sentence.split()) if sentence else None))
             if limit and len(out) >= limit:
                 break
     return out
@@ -125,8 +129,10 @@ def score_passages(tally: Tally, prefix: str, q: Question,
         hits = [answer_in_text(text, q.answers) for _, text, _, _ in passages]
         tally.add(f"{prefix}_ans5", float(any(hits[:5])))
         tally.add(f"{prefix}_ans1", float(any(hits[:1])))
-    if q.gold_span is not None:
-        gold = [aid == q.article_id and overlaps(s, e, q.gold_span) for aid, _, s, e in passages]
+    if q.gold_span is not None or q.gold_sentence:
+        gold = [aid == q.article_id and (overlaps(s, e, q.gold_span) if q.gold_span else
+                                         str(q.gold_sentence) in " ".join(text.split()))
+                for aid, text, s, e in passages]
         tally.add(f"{prefix}_para1", float(any(gold[:1])))
         tally.add(f"{prefix}_para5", float(any(gold[:5])))
 
@@ -167,7 +173,7 @@ def run_baselines(pipeline: Any, questions: Sequence[Question], k: int) -> dict[
             score_passages(tally, "ret", q, [(h.chunk.article_id, h.chunk.text, h.chunk.start,
                                               h.chunk.end) for h in hits])
         a = sum(bool(q.answers) for q in questions)
-        g = sum(q.gold_span is not None for q in questions)
+        g = sum(q.gold_span is not None or bool(q.gold_sentence) for q in questions)
         out[name] = {"retrieved_answer_top5": tally.share("ret_ans5", a),
                      "retrieved_answer_top1": tally.share("ret_ans1", a),
                      "retrieved_paragraph_top1": tally.share("ret_para1", g)}
@@ -217,7 +223,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for q in questions:
             tally.n += 1
             tally.answerable += bool(q.answers)
-            tally.with_paragraph += q.gold_span is not None
+            tally.with_paragraph += q.gold_span is not None or bool(q.gold_sentence)
             t = time.perf_counter()
             hits = pipeline.search(q.question, k)
             search_ms.append((time.perf_counter() - t) * 1000)

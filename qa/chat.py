@@ -556,6 +556,14 @@ class _Frame:
             return self.answer
         if self.q.wh_key == "which" and self.q.head:
             return _head_referent(self.q, short=True)  # "the senator"
+        if self.q.wh_key in {"who", "whom"} and not self.answer and self.q.body:
+            # unanswered: "he" is whoever the question described: "the NASA administrator"
+            # (from "Who is the NASA administrator?"), "the person who was arrested ..."
+            if ((self.q.aux or "").lower() in _BE and not _is_participle(self.q.body[0])
+                    and self.q.body[0].lower() in _DETERMINERS):
+                return list(self.q.body)
+            return ["the", "person", "who", *([self.q.aux] if self.q.aux else []),
+                    *self.q.body]
         toks = self.q.tokens
         return next((toks[a:b] for a, b in self.entity_spans
                      if _looks_like_person(toks[a:b], toks[:a])), [])

@@ -40,7 +40,9 @@ class Settings(BaseSettings):
     rerank_depth: int = Field(default=20, ge=1, le=1000)
 
     abstain_threshold: float = Field(default=0.3, ge=0.0, le=1.0)
-    """Answers below this confidence become "not in the articles"."""
+    """Answers below this confidence become "not in the articles". 0.3: near the best overall
+    F1 on the public SQuAD v2.0 questions (0.54; 0.35 is +0.001) while the founding questions
+    (confidence 0.40-0.61) stay answered and off-topic ones (Australia's capital: 0.13) do not."""
 
     corpus_dir: Path = DEFAULT_CORPUS
     auto_ingest: bool = True

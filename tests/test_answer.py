@@ -181,6 +181,19 @@ def test_what_question_takes_the_words_between_the_question_words() -> None:
     assert "RAND" not in draft.answer
 
 
+def test_kind_of_question_takes_the_modifier() -> None:
+    hit, ctx = _article(
+        ["Cicadas make a high-pitched buzz that can be heard from far away."], [])
+    q = analyse("What kind of buzz do cicadas make?")
+    assert q.kind is Kind.OTHER and q.kind_of == stem("buzz")
+    assert _ask("What kind of buzz do cicadas make?", hit, ctx).answer == "high-pitched"
+
+
+def test_hedged_number_loses_to_a_count(founding: tuple[Hit, AnswerContext]) -> None:
+    # "could reach 30,000 to 45,000 killed" is a projection; "300 ... killed" is the count.
+    assert _ask("How many North Korean soldiers have been killed?", *founding).answer == "300"
+
+
 def test_unrelated_question_is_abstained(founding: tuple[Hit, AnswerContext]) -> None:
     draft = _ask("What is the capital of Australia?", *founding)
     assert draft.confidence < Settings().abstain_threshold
@@ -198,6 +211,9 @@ def test_no_hits_no_answer() -> None:
         ("How many troops did North Korea send to Russia?", "11,000"),
         ("How many North Korean soldiers have been killed?", "300"),
         ("How many North Korean soldiers were wounded?", "2,700"),
+        # No subject named: the newest story among the passages wins the near-tie over an
+        # older one (a 2015 crane collapse "wounding 238").
+        ("How many were wounded?", "2,700"),
     ],
 )
 def test_founding_questions(corpus_pipeline: Pipeline, question: str, expected: str) -> None:

@@ -210,6 +210,12 @@ def test_an_abstention_or_a_bare_number_is_no_referent() -> None:
         "When did the shuttle disintegrate?")
 
 
+def test_an_unanswered_who_question_describes_its_person() -> None:
+    history = chain(("Who was arrested after bringing a clock to school?", ""))
+    assert resolve_followup("How old is he?", history) == (
+        "How old is the person who was arrested after bringing a clock to school?")
+
+
 def test_the_existential_there_is_not_a_place() -> None:
     history = chain(("Where did the stampede happen?", "Jamarat Bridge"))
     assert "Jamarat" not in resolve_followup("Were there any survivors?", history)

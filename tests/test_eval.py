@@ -26,6 +26,7 @@ from qa.eval.runner import Passage, Record
 from qa.eval.scoring import best_threshold, candidate, grid, metrics, percentile, score, sweep
 from qa.metrics import exact_match, f1_score, normalize_answer
 from qa.pipeline import Pipeline, build_pipeline
+from qa.settings import Settings
 from tests.conftest import SHARED, make_settings
 
 FIXTURES = Path(__file__).parent / "fixtures" / "eval"
@@ -321,7 +322,8 @@ def test_eval_writes_reports_and_leaves_the_index_alone(user_index: Path, tmp_pa
         assert m[name] is None or 0.0 <= m[name] <= 1.0, name
     assert set(m["latency_ms"]) == {"p50", "p95", "max", "stages"}
     assert {"retrieve", "answer"} <= set(m["latency_ms"]["stages"])
-    assert report["config"]["abstain_threshold"] == 0.35 and report["model"]
+    assert report["config"]["abstain_threshold"] == Settings().abstain_threshold
+    assert report["model"] == Settings().model
     assert report["version"]
     # The founding question is answered from the founding article.
     assert m["article_recall@5"] > 0.5

@@ -142,6 +142,22 @@ def proper_candidates(tokens: list[Token]) -> list[Candidate]:
     return out
 
 
+def modifier_candidates(tokens: list[Token], matched: list[str | None], noun: str
+                        ) -> list[Candidate]:
+    """For "what kind of X": the content words right before X ("*high-pitched* buzz")."""
+    out = []
+    for k, m in enumerate(matched):
+        if m != noun:
+            continue
+        j = k - 1
+        while j >= 0 and k - j <= 3 and matched[j] is None and not tokens[j].stop \
+                and (not tokens[j].punct or tokens[j].text == "-"):
+            j -= 1
+        if j + 1 <= k - 1:
+            out.append(Candidate(j + 1, k - 1, "KIND"))
+    return out
+
+
 def phrase_candidates(tokens: list[Token], matched: list[bool], max_len: int = 10
                       ) -> list[Candidate]:
     """Stretches between the question's words and punctuation, trimmed of function words
@@ -199,6 +215,7 @@ __all__ = [
     "NUMBER_WORDS",
     "Candidate",
     "entity_candidates",
+    "modifier_candidates",
     "number_candidates",
     "phrase_candidates",
     "proper_candidates",

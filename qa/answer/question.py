@@ -47,8 +47,8 @@ for _nouns, _labels in (
     ("law act treaty", frozenset({"LAW"})),
     ("book film movie song album show novel", frozenset({"WORK_OF_ART"})),
     ("building stadium airport bridge church", frozenset({"FAC", "ORG"})),
-    ("percentage percent", frozenset({"PERCENT"})),
-    ("number amount", NUMERIC_LABELS),
+    ("percentage percent share proportion", frozenset({"PERCENT"})),
+    ("number amount population cost price", NUMERIC_LABELS),
 ):
     for _n in wordset(_nouns):
         _NOUN_LABELS[_n] = _labels
@@ -73,6 +73,8 @@ class Question:
     """The how-adjective ("many", "long", ...) of a measure question."""
     year_only: bool = False
     """'What year' / 'which century': a bare year answers better than a full date."""
+    kind_of: str = ""
+    """The stem of X in "what kind/type of X": the answer is X's modifier ("*tree* branches")."""
 
 
 def _noun_after(tokens: list[Token], i: int) -> tuple[list[Token], int]:
@@ -136,8 +138,20 @@ def analyse(question: str) -> Question:
                 kind = Kind.PLACE
             elif labels:
                 kind = Kind.ENTITY
+    kind_of = ""
+    for i in range(len(tokens) - 2):
+        if tokens[i].lower in _KIND_WORDS and tokens[i + 1].lower == "of":
+            noun, _ = _noun_after(tokens, i + 2)
+            if noun:
+                # "What kind of region": the answer describes the region, it is no place.
+                kind, labels, kind_of = Kind.OTHER, frozenset(), noun[-1].stem
+            break
     focus = tuple(t.stem for t in focus_tokens if t.stem in terms)
-    return Question(question, kind, frozenset(labels), tokens, terms, focus, measure, year_only)
+    return Question(question, kind, frozenset(labels), tokens, terms, focus, measure, year_only,
+                    kind_of)
+
+
+_KIND_WORDS = wordset("kind kinds type types sort sorts form forms")
 
 
 _YEAR = re.compile(r"\b(1[0-9]{3}|20[0-9]{2})s?\b")
