@@ -35,7 +35,7 @@ class DefaultGroup(click.Group):
         return super().parse_args(ctx, args)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*self.commands, *_plugins()} - {"question"}) + ["question"]
+        return [*sorted({*self.commands, *_plugins()} - {"question"}), "question"]
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in self.commands:
