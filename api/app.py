@@ -9,9 +9,11 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.cors import CORSMiddleware
+from swagger_ui_bundle import swagger_ui_path
 
 from api import openai_compat, routes
 from api.deps import Services
@@ -65,11 +67,26 @@ def create_app(settings: Settings | None = None, *, pipeline: Pipeline | None = 
                     "quoted passages. Send `Authorization: Bearer <QA_API_KEY>` when the server "
                     "has a key.",
         lifespan=lifespan,
+        docs_url=None,
     )
     app.state.services = svc
     install_error_handlers(app)
     app.include_router(routes.router)
     app.include_router(openai_compat.router)
+    # FastAPI's own /docs loads Swagger UI from a CDN, which is blank on an offline machine;
+    # serve the copy the swagger-ui-bundle package carries (mounted before /static, which
+    # would otherwise shadow it).
+    app.mount("/static/docs", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json", title="article-qa API",
+            swagger_js_url="/static/docs/swagger-ui-bundle.js",
+            swagger_css_url="/static/docs/swagger-ui.css",
+            swagger_favicon_url="/static/docs/favicon-32x32.png",
+        )
+
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)

@@ -102,7 +102,8 @@ class SentenceTransformerEncoder:
     @property
     def dimension(self) -> int:
         model = self._load()
-        get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        get_dim = (getattr(model, "get_embedding_dimension", None)
+                   or model.get_sentence_embedding_dimension)
         return int(get_dim())
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
@@ -168,7 +169,8 @@ class SentenceTransformerEncoder:
                 sample["token_type_ids"] = torch.zeros_like(sample["input_ids"])
             args = (sample["input_ids"], sample["attention_mask"], sample["token_type_ids"])
             dyn = {"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"},
-                   "token_type_ids": {0: "batch", 1: "seq"}, "last_hidden_state": {0: "batch", 1: "seq"}}
+                   "token_type_ids": {0: "batch", 1: "seq"},
+                   "last_hidden_state": {0: "batch", 1: "seq"}}
             # The exporter warns about tracing internals of the HF model that do not affect
             # the exported graph (checked by tests comparing both encoders' vectors).
             with torch.no_grad(), warnings.catch_warnings():
@@ -230,7 +232,9 @@ class OnnxEncoder:
             tok = Tokenizer.from_file(str(self.directory / TOKENIZER_FILE))
         except Exception as exc:
             self._session = None
-            raise EncoderUnavailable(f"cannot load ONNX encoder from {self.directory}: {exc}") from exc
+            raise EncoderUnavailable(
+                f"cannot load ONNX encoder from {self.directory}: {exc}"
+            ) from exc
         tok.enable_truncation(max_length=self.config.max_length)
         tok.enable_padding()
         self._tokenizer = tok

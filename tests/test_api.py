@@ -145,6 +145,11 @@ def test_chat_page_and_docs(client: TestClient) -> None:
     assert client.get("/static/app.js").status_code == 200
     spec = client.get("/openapi.json").json()
     assert {"/ask", "/search", "/chat", "/articles", "/v1/chat/completions"} <= set(spec["paths"])
+    # /docs must work offline: every asset it names is served by the app itself.
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "cdn" not in docs.text.lower()
+    assert client.get("/static/docs/swagger-ui-bundle.js").status_code == 200
+    assert client.get("/static/docs/swagger-ui.css").status_code == 200
 
 
 # -- bad input: a 4xx with a JSON body for each ---------------------------------------------

@@ -158,8 +158,9 @@ def coverage_chart(curve: Sequence[SweepRow], threshold: float, best: float) -> 
                            "#4c78a8"))
     parts.append(_polyline([(_x(r.answered, 0, 1), _y(r.em_answered or 0, 0, 1)) for r in pts],
                            "#f58518", "5 3"))
-    for t, color, name, dy in ((threshold, "#d62728", "current", -7),
-                               (best, "#1a7f37", "best", 16)):
+    # "best" usually answers less (left, higher): its label goes up-left, "current" down-right.
+    for t, color, name, dy, left in ((threshold, "#d62728", "current", 16, False),
+                                     (best, "#1a7f37", "best", -8, True)):
         row = min(curve, key=lambda r: (abs(r.threshold - t), -r.answered))
         if row.f1_answered is None:
             continue
@@ -167,7 +168,8 @@ def coverage_chart(curve: Sequence[SweepRow], threshold: float, best: float) -> 
         parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="5" fill="{color}"><title>'
                      f"{name} threshold {t:.2f}: {row.answered:.0%} answered, F1 "
                      f"{row.f1_answered:.3f}</title></circle>")
-        anchor, dx = ("end", -7) if x > W - R - 80 else ("start", 7)
+        go_left = (left and x > L + 70) or x > W - R - 80
+        anchor, dx = ("end", -7) if go_left else ("start", 7)
         parts.append(f'<text x="{x + dx:.1f}" y="{y + dy:.1f}" font-size="11" fill="{color}" '
                      f'text-anchor="{anchor}">{name} {t:.2f}</text>')
     parts += _legend([("#4c78a8", "F1 on answered"), ("#f58518", "EM on answered")])
