@@ -104,16 +104,25 @@ def test_stopword_only_query_still_uses_dense(corpus_pipeline: Pipeline) -> None
 
 @pytest.mark.slow
 def test_squad_bench_small(tmp_path: Path) -> None:
-    """The bench end to end on a handful of questions (ingests all 48 articles: minutes)."""
+    """The bench end to end on two SQuAD articles and their public questions."""
     import json
     import subprocess
     import sys
 
     repo = Path(__file__).resolve().parent.parent
-    if not (repo.parent / "shared" / "eval" / "squad-v1.1-dev").is_dir():
+    squad = repo.parent / "shared" / "eval" / "squad-v1.1-dev"
+    if not squad.is_dir():
         pytest.skip("no shared SQuAD data")
+    questions = [json.loads(line) for line in (squad / "questions.public.jsonl").open()]
+    keep = sorted({q["article_id"] for q in questions})[:2]
+    articles = tmp_path / "articles.jsonl"
+    articles.write_text("".join(line for line in (squad / "articles.jsonl").open()
+                                if json.loads(line)["id"] in keep))
+    subset = tmp_path / "questions.jsonl"
+    subset.write_text("".join(json.dumps(q) + "\n" for q in questions if q["article_id"] in keep))
     out = tmp_path / "bench.json"
-    subprocess.run([sys.executable, str(repo / "bench" / "squad_bench.py"), "--limit", "20",
+    subprocess.run([sys.executable, str(repo / "bench" / "squad_bench.py"),
+                    "--articles", str(articles), "--questions", str(subset), "--limit", "40",
                     "--no-floor", "--json", str(out)], check=True)
     res = json.loads(out.read_text())
     assert res["quality_pct"]["retrieved_answer_top5"] >= 80
