@@ -2,6 +2,7 @@
 # Install article-qa into ./.venv, fully offline at run time.
 #   ./setup.sh          install, then answer the founding question on the shipped corpus
 #   ./setup.sh --test   install with the test tools, then run the whole test suite
+#   ./setup.sh --dev    install with the test tools only
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -19,8 +20,9 @@ if ! python -c "import torch" >/dev/null 2>&1; then
     || python -m pip install --quiet --index-url https://download.pytorch.org/whl/cpu torch
 fi
 
-if [ "${1:-}" = "--test" ]; then
+if [ "${1:-}" = "--test" ] || [ "${1:-}" = "--dev" ]; then
   python -m pip install --quiet -e ".[dev]"
+  [ "$1" = "--dev" ] && exit 0
   exec python -m pytest "${@:2}"
 fi
 python -m pip install --quiet -e .
