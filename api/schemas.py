@@ -64,14 +64,19 @@ class ChatRequest(BaseModel):
     filters: FiltersIn | None = None
 
 
-class CitationOut(BaseModel):
-    number: int
+class SourceOut(BaseModel):
+    """Where a passage comes from: shared by citations and search hits."""
+
     article_id: str
     title: str | None
     author: str | None
     source: str | None
     date: str | None
     url: str | None
+
+
+class CitationOut(SourceOut):
+    number: int
     chunk_id: str
     start: int = Field(description="Passage start, in characters of the article text.")
     end: int
@@ -104,18 +109,12 @@ class ChatOut(AnswerOut):
     session_id: str
 
 
-class HitOut(BaseModel):
+class HitOut(SourceOut):
     rank: int
     score: float
     dense: float
     lexical: float
     chunk_id: str
-    article_id: str
-    title: str | None
-    author: str | None
-    source: str | None
-    date: str | None
-    url: str | None
     start: int
     end: int
     text: str
