@@ -99,6 +99,8 @@ class AnswerOut(BaseModel):
     answerer: str
     searched_query: str | None = Field(
         default=None, description="The query actually searched, when it differs (follow-ups).")
+    note: str | None = Field(
+        default=None, description="How the answer was made, when worth saying (LLM checks).")
 
     @classmethod
     def of(cls, answer: Answer) -> AnswerOut:

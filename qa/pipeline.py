@@ -293,6 +293,7 @@ class Pipeline:
                         "answer": round((t2 - t1) * 1000, 2),
                         "total": round((t2 - t0) * 1000, 2)},
             answerer=self.answerer.name,
+            note=draft.note,
             searched_query=searched_query,
         )
 
@@ -327,4 +328,10 @@ def build_pipeline(settings: Settings | None = None, *,
         from qa.answer.rules import RuleAnswerer
 
         answerer = RuleAnswerer()
+        if settings.llm_url:
+            from qa.answer.llm import LLMAnswerer
+
+            key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+            answerer = LLMAnswerer(answerer, settings.llm_url, model=settings.llm_model,
+                                   api_key=key, timeout=settings.llm_timeout)
     return Pipeline(settings, index, answerer)

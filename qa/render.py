@@ -26,6 +26,8 @@ def render_answer(console: Console, answer: Answer, *, passages: int = 3) -> Non
             line.append(" [1]", style="cyan")
         console.print(line)
         console.print(Text(f"confidence {answer.confidence:.2f}", style="dim"))
+    if answer.note:
+        console.print(Text(answer.note, style="dim italic"))
     for c in answer.citations[:passages]:
         console.print()
         console.print(Text(source_line(c), style="cyan"))

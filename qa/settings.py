@@ -62,6 +62,13 @@ class Settings(BaseSettings):
     """Tag entities at ingest; the rule answerer needs them for who/when/where questions."""
 
     # -- serving (``ask serve``, api/) ---------------------------------------------------
+    llm_url: str | None = None
+    """Base URL of an OpenAI-compatible server (".../v1"); when set, an LLM phrases answers,
+    which are checked against the passages before use. Only passages and question are sent."""
+    llm_model: str = "default"
+    llm_api_key: SecretStr | None = None
+    llm_timeout: float = Field(default=20.0, gt=0, le=600)
+
     api_key: SecretStr | None = None
     """When set (QA_API_KEY), every HTTP route but /health needs ``Authorization: Bearer``."""
     cors_origins: str = ""

@@ -90,6 +90,8 @@ class Answer:
     timings_ms: dict[str, float] = field(default_factory=dict)
     answerer: str = "rules"
     searched_query: str | None = None
+    note: str | None = None
+    """Said to the reader about how the answer was made (an LLM reply replaced, say)."""
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -111,3 +113,4 @@ class Draft:
     answer_end: int | None = None
     evidence_start: int | None = None
     evidence_end: int | None = None
+    note: str | None = None
