@@ -9,7 +9,7 @@ import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
@@ -154,20 +154,17 @@ class Pipeline:
 
     # -- verbs ----------------------------------------------------------------------------
     def ingest(self, paths: Iterable[Path], progress: Progress | None = None) -> IngestReport:
-        self.check()
-        with self._write_lock, _store_errors(self.index.data_dir):
-            ingestor = self._ingestor()
-            report = ingestor.ingest_paths(paths, progress)
-            self._ensure_query_encoder()
-            self._annotation_cache.clear()
-            return report
+        return self._ingest(lambda ingestor: ingestor.ingest_paths(paths, progress))
 
     def ingest_articles(
         self, items: Iterable[Article | Skip], progress: Progress | None = None
     ) -> IngestReport:
+        return self._ingest(lambda ingestor: ingestor.ingest(items, progress))
+
+    def _ingest(self, run: Callable[[Ingestor], IngestReport]) -> IngestReport:
         self.check()
         with self._write_lock, _store_errors(self.index.data_dir):
-            report = self._ingestor().ingest(items, progress)
+            report = run(self._ingestor())
             self._ensure_query_encoder()
             self._annotation_cache.clear()
             return report
