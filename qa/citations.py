@@ -7,12 +7,21 @@ from collections.abc import Sequence
 from qa.types import Citation, Draft, Hit
 
 
-def cite(hits: Sequence[Hit], draft: Draft) -> tuple[Citation, ...]:
-    """Number the passages, the one holding the answer first, then the rest by score."""
-    order = list(range(len(hits)))
-    if draft.hit_index is not None and 0 <= draft.hit_index < len(hits):
+def citation_order(count: int, draft: Draft) -> list[int]:
+    """The passage holding the answer first, then the rest in the answerer's order (the
+    reader's) or by retrieval score. An LLM is shown passages in this order too."""
+    order = list(range(count))
+    if draft.order is not None and sorted(draft.order) == order:
+        order = list(draft.order)
+    if draft.hit_index is not None and 0 <= draft.hit_index < count:
         order.remove(draft.hit_index)
         order.insert(0, draft.hit_index)
+    return order
+
+
+def cite(hits: Sequence[Hit], draft: Draft) -> tuple[Citation, ...]:
+    """Number the passages in :func:`citation_order`."""
+    order = citation_order(len(hits), draft)
     out = []
     for number, i in enumerate(order, 1):
         hit = hits[i]

@@ -237,6 +237,10 @@ from qa.eval.cli import eval_cmd  # noqa: E402
 
 app.add_command(eval_cmd, "eval")
 
+from qa.reader.cli import train_reader_cmd  # noqa: E402
+
+app.add_command(train_reader_cmd, "train-reader")
+
 
 def main() -> None:
     app(prog_name="ask")

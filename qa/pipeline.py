@@ -231,6 +231,13 @@ class Pipeline:
             return self.ingest([self.settings.corpus_dir])
         return None
 
+    @property
+    def threshold(self) -> float:
+        """The abstention threshold: QA_ABSTAIN_THRESHOLD, else the answerer's own."""
+        if self.settings.abstain_threshold is not None:
+            return self.settings.abstain_threshold
+        return float(getattr(self.answerer, "threshold", 0.2))
+
     def validate_question(self, question: str) -> str:
         q = " ".join(question.split())
         if not q:
@@ -277,7 +284,7 @@ class Pipeline:
             t1 = time.perf_counter()
             draft = self.answerer.answer(q, hits, AnswerContext(self.annotations))
             t2 = time.perf_counter()
-        abstained = not draft.answer or draft.confidence < self.settings.abstain_threshold
+        abstained = not draft.answer or draft.confidence < self.threshold
         citations = cite(hits, draft)
         return Answer(
             question=q,
@@ -316,6 +323,18 @@ class Pipeline:
         self.index.close()
 
 
+def reader_directory(settings: Settings) -> Path | None:
+    """Where the reader lives, or None when the rule answerer was asked for."""
+    choice = settings.reader.strip()
+    if choice.lower() in ("none", "rules", "off", ""):
+        return None
+    if choice.lower() == "auto":
+        from qa.reader.model import SHIPPED_DIR
+
+        return SHIPPED_DIR
+    return Path(choice).expanduser()
+
+
 def build_pipeline(settings: Settings | None = None, *,
                    answerer: Answerer | None = None) -> Pipeline:
     """The one place where stages are chosen and wired."""
@@ -325,6 +344,12 @@ def build_pipeline(settings: Settings | None = None, *,
         from qa.answer.rules import RuleAnswerer
 
         answerer = RuleAnswerer()
+        reader_dir = reader_directory(settings)
+        if reader_dir is not None:
+            from qa.answer.reader import ReaderAnswerer
+
+            answerer = ReaderAnswerer(reader_dir, answerer, passages=settings.reader_passages,
+                                      threads=settings.reader_threads)
         if settings.llm_url:
             from qa.answer.llm import LLMAnswerer
 

@@ -39,12 +39,17 @@ class Settings(BaseSettings):
     passage holds, applied to the best ``rerank_depth`` fused passages; 0 turns it off."""
     rerank_depth: int = Field(default=20, ge=1, le=1000)
 
-    abstain_threshold: float = Field(default=0.2, ge=0.0, le=1.0)
-    """Answers below this confidence become "not in the articles". 0.2 (from `ask eval --sweep`
-    on the public sets): twenty general-knowledge questions the shipped corpus cannot answer
-    all score 0.13 or less, so all are declined; SQuAD v2.0's adversarial unanswerable
-    questions are barely separable (overall F1 0.50 here, 0.54 at 0.3), but 0.3 would
-    decline 78% of answerable SQuAD v1.1 questions and 44% of our chat turns."""
+    abstain_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    """Answers below this confidence become "not in the articles". Unset, each answerer uses
+    its own calibrated value: the trained reader's comes from its manifest (chosen with
+    `ask eval --sweep` on the public sets), the rule answerer's is 0.2."""
+
+    reader: str = "auto"
+    """The extractive reader: ``auto`` (the one shipped in ``qa/reader/model``), a directory
+    written by ``ask train-reader``, or ``none`` for the rule answerer."""
+    reader_passages: int = Field(default=3, ge=1, le=20)
+    """How many of the top passages the reader reads for each question."""
+    reader_threads: int = Field(default=2, ge=1, le=64)
 
     corpus_dir: Path = DEFAULT_CORPUS
     auto_ingest: bool = True

@@ -114,3 +114,6 @@ class Draft:
     evidence_start: int | None = None
     evidence_end: int | None = None
     note: str | None = None
+    order: tuple[int, ...] | None = None
+    """The answerer's ranking of the hits (indexes), when it reads them better than retrieval
+    ranked them; citations follow it."""

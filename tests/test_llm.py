@@ -114,5 +114,8 @@ def test_llm_says_not_in_articles(corpus_index_dir: Path,
     assert answer.abstained and answer.answer == "" and answer.citations
 
 
-def test_rules_are_the_default(corpus_pipeline: Pipeline) -> None:
-    assert isinstance(corpus_pipeline.answerer, RuleAnswerer)
+def test_the_offline_reader_is_the_default(corpus_pipeline: Pipeline) -> None:
+    from qa.answer.reader import ReaderAnswerer
+
+    assert isinstance(corpus_pipeline.answerer, ReaderAnswerer)
+    assert isinstance(corpus_pipeline.answerer.fallback, RuleAnswerer)

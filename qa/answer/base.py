@@ -18,7 +18,10 @@ class AnswerContext:
 
 
 class Answerer(Protocol):
-    name: str
+    @property
+    def name(self) -> str:
+        """Which answerer answered ("rules", "reader", "llm"), as reported with answers."""
+        ...
 
     def answer(self, question: str, hits: Sequence[Hit], context: AnswerContext) -> Draft:
         """Pick the answer span (or none) from ``hits``; never invent text."""

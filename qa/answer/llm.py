@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from qa.answer.base import AnswerContext, Answerer
+from qa.citations import citation_order
 from qa.metrics import normalize_answer
 from qa.types import Draft, Hit
 
@@ -42,16 +43,17 @@ class LLMAnswerer:
         self.api_key = api_key
         self.timeout = timeout
 
+    @property
+    def threshold(self) -> float:
+        return float(getattr(self.fallback, "threshold", 0.2))
+
     def answer(self, question: str, hits: Sequence[Hit], context: AnswerContext) -> Draft:
         base = self.fallback.answer(question, hits, context)
         if not hits:
             return base
         # Passages go out in the order citations will be numbered (the supporting one
         # first), so the LLM's [n] is the reader's [n].
-        order = list(range(len(hits)))
-        if base.hit_index is not None:
-            order.remove(base.hit_index)
-            order.insert(0, base.hit_index)
+        order = citation_order(len(hits), base)
         passages = [hits[i].chunk.text for i in order]
         try:
             reply = self._complete(question, passages)

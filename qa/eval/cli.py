@@ -196,7 +196,6 @@ def _run(questions: Path, corpus: Path | None, out_dir: Path | None, k: int | No
         raise BadInputError(f"no questions in {questions} are on the articles "
                             f"{', '.join(articles)}")
     k = k or settings.top_k
-    threshold = settings.abstain_threshold
 
     from qa.pipeline import build_pipeline
 
@@ -231,6 +230,9 @@ def _run(questions: Path, corpus: Path | None, out_dir: Path | None, k: int | No
                                     "articles first or pass --corpus ARTICLES")
             data_dir = str(settings.data_dir)
             ingest_summary = None
+        # The configured threshold, else the one calibrated for this answerer.
+        threshold = (settings.abstain_threshold if settings.abstain_threshold is not None
+                     else float(getattr(pipeline.answerer, "threshold", 0.2)))
         known = {row[0] for row in pipeline.index.store.conn.execute("SELECT id FROM articles")}
         qs, not_indexed = resolve_article_ids(qs, known)
 

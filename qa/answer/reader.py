@@ -1,0 +1,129 @@
+"""The trained reader as answerer: it reads the top passages, reorders them by how well they
+answer, picks the span, and abstains when "no answer" wins.
+
+When the reader cannot be loaded (file missing, damaged, or made for another tokenizer) the
+rule answerer answers instead, and every answer says so in its note.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from qa.answer.base import AnswerContext, Answerer
+from qa.reader.model import Reader, ReaderUnavailable, Reading
+from qa.types import Draft, Hit
+
+log = logging.getLogger(__name__)
+
+RETRIEVAL_WEIGHT = 20.0
+"""How much the retrieval score (about 0..1.4) adds to the reader's span score (a sum of two
+logits, about 0..25) when passages are ranked. Chosen on the reader's held-out check
+questions with `bench/reader_bench.py --check-only`: on SQuAD v1.1, gold passage first
+0.823 by retrieval, 0.749 by the reader alone, 0.866 at 20-24; QAMR 0.744, 0.675, 0.793."""
+
+
+QUANTITY_BONUS = 5.0
+"""Added to the rank of a passage whose span holds a figure, for how-many/how-much questions.
+On the check questions it changed nothing (0 to 8 tried, `bench/reader_bench.py
+--numeric-bonus`); it settles the founding article's "hundreds of Russian and North Korean
+soldiers were killed" against "of which 300 are believed to have been killed"."""
+
+_QUANTITY = re.compile(r"\bhow\s+(many|much)\b", re.IGNORECASE)
+
+
+def quantity_bonus(question: str, span: str) -> float:
+    """1 when a how-many/how-much question meets a span with a figure in it: "300" over
+    "hundreds" when two passages both answer."""
+    return 1.0 if _QUANTITY.search(question) and any(c.isdigit() for c in span) else 0.0
+
+
+class ReaderAnswerer:
+    """Extractive answers from a trained span reader, with the rules as the fallback."""
+
+    def __init__(self, directory: Path, fallback: Answerer, *, passages: int = 3,
+                 threads: int = 2, retrieval_weight: float = RETRIEVAL_WEIGHT) -> None:
+        self.directory = directory
+        self.fallback = fallback
+        self.passages = passages
+        self.threads = threads
+        self.retrieval_weight = retrieval_weight
+        self._reader: Reader | None = None
+        self._failure: str | None = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> Reader | None:
+        if self._reader is not None or self._failure is not None:
+            return self._reader
+        with self._lock:
+            if self._reader is None and self._failure is None:
+                try:
+                    self._reader = Reader(self.directory, threads=self.threads)
+                except ReaderUnavailable as exc:
+                    self._failure = str(exc)
+                    log.warning("%s; answering with the rule answerer instead", exc)
+        return self._reader
+
+    @property
+    def name(self) -> str:
+        return "reader" if self._load() is not None else self.fallback.name
+
+    @property
+    def threshold(self) -> float:
+        """The abstention threshold calibrated for this answerer's confidences."""
+        reader = self._load()
+        if reader is None:
+            return float(getattr(self.fallback, "threshold", 0.2))
+        return reader.threshold
+
+    @property
+    def failure(self) -> str | None:
+        self._load()
+        return self._failure
+
+    def answer(self, question: str, hits: Sequence[Hit], context: AnswerContext) -> Draft:
+        reader = self._load()
+        if reader is None:
+            draft = self.fallback.answer(question, hits, context)
+            note = f"answered by the rule answerer: {self._failure}"
+            return Draft(draft.answer, draft.confidence, draft.evidence, draft.hit_index,
+                         draft.answer_start, draft.answer_end, draft.evidence_start,
+                         draft.evidence_end, note=note, order=draft.order)
+        read = list(hits[: self.passages])
+        if not read:
+            return Draft("", 0.0, "", None)
+        readings = reader.read(question, [h.chunk.text for h in read])
+        ranked = sorted(range(len(read)),
+                        key=lambda i: -self._rank_score(question, readings[i], read[i]))
+        best = ranked[0]
+        r = readings[best]
+        order = tuple(ranked) + tuple(range(len(read), len(hits)))
+        if not r.text:
+            return Draft("", 0.0, "", best, order=order)
+        hit = read[best]
+        start, end = hit.chunk.start + r.start, hit.chunk.start + r.end
+        ev_start, ev_end = self._sentence(hit, start, end, context)
+        return Draft(
+            answer=hit.article.text[start:end], confidence=round(r.probability, 4),
+            evidence=hit.article.text[ev_start:ev_end], hit_index=best,
+            answer_start=start, answer_end=end, evidence_start=ev_start, evidence_end=ev_end,
+            order=order,
+        )
+
+    def _rank_score(self, question: str, reading: Reading, hit: Hit) -> float:
+        if not reading.text:
+            return -1e9
+        return (reading.span_score + self.retrieval_weight * hit.score
+                + QUANTITY_BONUS * quantity_bonus(question, reading.text))
+
+    @staticmethod
+    def _sentence(hit: Hit, start: int, end: int, context: AnswerContext) -> tuple[int, int]:
+        """The stored sentence holding the answer (the evidence quoted with it)."""
+        sentences, _ = context.annotations(hit.article.id)
+        for s in sentences:
+            if s.start <= start < s.end:
+                return s.start, max(s.end, end)
+        return hit.chunk.start, hit.chunk.end

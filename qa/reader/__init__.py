@@ -1,0 +1,2 @@
+"""The trained extractive reader: training (torch, ``ask train-reader``) and reading
+(onnxruntime + tokenizers, on the question path)."""

@@ -1,0 +1,177 @@
+"""The trained extractive reader at question time: onnxruntime and tokenizers, no torch.
+
+A reader directory holds ``reader.onnx`` (int8), ``tokenizer.json`` and ``reader.json``
+(the manifest: base model, the tokenizer's fingerprint, window settings, the calibrated
+threshold and the check-set figures). A file that is missing, damaged or made for another
+tokenizer raises :class:`ReaderUnavailable`; callers fall back to the rule answerer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qa.reader.features import Feature, featurize, load_tokenizer, pad_batch
+
+ONNX_FILE = "reader.onnx"
+TOKENIZER_FILE = "tokenizer.json"
+MANIFEST_FILE = "reader.json"
+SHIPPED_DIR = Path(__file__).resolve().parent / "model"
+"""The reader trained by ``ask train-reader`` and shipped with the package."""
+
+
+class ReaderUnavailable(Exception):
+    """The reader cannot be used; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class Reading:
+    """The reader's best span in one passage, with the scores to rank and abstain by."""
+
+    start: int
+    """Character offsets in the passage; (0, 0) with an empty ``text`` if no span."""
+    end: int
+    text: str
+    span_score: float
+    null_score: float
+
+    @property
+    def margin(self) -> float:
+        """How much the span beats "no answer" (log-odds)."""
+        return self.span_score - self.null_score
+
+    @property
+    def probability(self) -> float:
+        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, self.margin))))
+
+
+def tokenizer_fingerprint(path: Path) -> str:
+    """The tokenizer's vocabulary and normalisation, hashed: two files that split text the
+    same way get the same fingerprint whatever their JSON key order."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    essential = {k: data.get(k) for k in ("model", "normalizer", "pre_tokenizer")}
+    blob = json.dumps(essential, sort_keys=True, ensure_ascii=False).encode("utf-8")
+    return hashlib.sha256(blob).hexdigest()
+
+
+def read_manifest(directory: Path) -> dict[str, Any]:
+    path = directory / MANIFEST_FILE
+    if not path.is_file():
+        raise ReaderUnavailable(f"no reader in {directory} ({MANIFEST_FILE} is missing)")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(manifest, dict) or "tokenizer_sha256" not in manifest:
+            raise ValueError("no tokenizer_sha256")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ReaderUnavailable(f"{path} is damaged ({exc})") from exc
+    return manifest
+
+
+class Reader:
+    """Reads passages for a question and returns the best span of each."""
+
+    def __init__(self, directory: Path, threads: int = 2, max_answer_tokens: int = 30) -> None:
+        self.directory = directory
+        self.manifest = read_manifest(directory)
+        tok_path = directory / TOKENIZER_FILE
+        if not tok_path.is_file():
+            raise ReaderUnavailable(f"no reader tokenizer in {directory} ({TOKENIZER_FILE})")
+        try:
+            found = tokenizer_fingerprint(tok_path)
+            self.tokenizer = load_tokenizer(tok_path)
+        except Exception as exc:  # tokenizers raises plain Exception on a bad file
+            raise ReaderUnavailable(f"{tok_path} is damaged ({exc})") from exc
+        if found != self.manifest["tokenizer_sha256"]:
+            raise ReaderUnavailable(
+                f"the reader in {directory} was trained with another tokenizer "
+                f"(manifest {self.manifest['tokenizer_sha256'][:12]}, {TOKENIZER_FILE} "
+                f"{found[:12]}); refusing it: its token ids would mean other words. "
+                "Train a reader for this tokenizer with `ask train-reader`"
+            )
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(str(directory / ONNX_FILE), opts,
+                                                providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own types for missing/bad files
+            raise ReaderUnavailable(f"{directory / ONNX_FILE} cannot be loaded ({exc})") from exc
+        vocab = int(self.manifest.get("vocab_size") or 0)
+        if vocab and vocab != self.tokenizer.get_vocab_size():
+            raise ReaderUnavailable(
+                f"the reader in {directory} expects a vocabulary of {vocab} tokens, its "
+                f"tokenizer has {self.tokenizer.get_vocab_size()}; refusing it")
+        self.max_length = int(self.manifest.get("max_length", 384))
+        self.stride = int(self.manifest.get("stride", 128))
+        self.max_answer_tokens = max_answer_tokens
+        self.threshold = float(self.manifest.get("threshold", 0.5))
+        self.length_penalty = float(self.manifest.get("length_penalty", 0.0))
+
+    def logits(self, features: list[Feature], batch_size: int = 16
+               ) -> list[tuple[np.ndarray, np.ndarray]]:
+        out: list[tuple[np.ndarray, np.ndarray]] = []
+        order = sorted(range(len(features)), key=lambda i: len(features[i].input_ids))
+        results: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        for b in range(0, len(order), batch_size):
+            idx = order[b:b + batch_size]
+            batch = pad_batch([features[i] for i in idx])
+            start, end = self.session.run(["start_logits", "end_logits"], batch)
+            for row, i in enumerate(idx):
+                n = len(features[i].input_ids)
+                results[i] = (start[row, :n], end[row, :n])
+        out = [results[i] for i in range(len(features))]
+        return out
+
+    def read(self, question: str, contexts: list[str]) -> list[Reading]:
+        if not contexts:
+            return []
+        features = self.featurize(question, contexts)
+        return self.decode(features, self.logits(features), contexts)
+
+    def featurize(self, question: str, contexts: list[str]) -> list[Feature]:
+        return featurize(self.tokenizer, question, contexts, max_length=self.max_length,
+                         stride=self.stride)
+
+    def decode(self, features: list[Feature], logits: list[tuple[np.ndarray, np.ndarray]],
+               contexts: list[str], length_penalty: float | None = None) -> list[Reading]:
+        """The best span of each context: start + end logit, less ``length_penalty`` per
+        token beyond the first (0 in the shipped manifest: a penalty of 0.2 gained QAMR 0.006
+        F1 and lost SQuAD 0.03 on the check questions, `bench/reader_bench.py`)."""
+        penalty = self.length_penalty if length_penalty is None else length_penalty
+        best: list[Reading | None] = [None] * len(contexts)
+        null: list[float] = [math.inf] * len(contexts)
+        for f, (s, e) in zip(features, logits, strict=True):
+            null[f.example] = min(null[f.example], float(s[0] + e[0]))
+            cs, ce = f.context_start, f.context_end
+            if ce < cs:
+                continue
+            ss, ee = s[cs:ce + 1], e[cs:ce + 1]
+            n = len(ss)
+            length = np.arange(n)[None, :] - np.arange(n)[:, None]
+            grid = ss[:, None] + ee[None, :] - penalty * np.maximum(length, 0)
+            band = (length >= 0) & (length < self.max_answer_tokens)
+            grid = np.where(band, grid, -np.inf)
+            flat = int(np.argmax(grid))
+            i, j = divmod(flat, n)
+            score = float(grid[i, j])
+            cur = best[f.example]
+            if cur is None or score > cur.span_score:
+                a, b = f.offsets[cs + i][0], f.offsets[cs + j][1]
+                best[f.example] = Reading(a, b, contexts[f.example][a:b], score, 0.0)
+        readings = []
+        for k in range(len(contexts)):
+            r = best[k]
+            if r is None:
+                readings.append(Reading(0, 0, "", -math.inf, null[k]))
+            else:
+                readings.append(Reading(r.start, r.end, r.text, r.span_score, null[k]))
+        return readings

@@ -1,0 +1,179 @@
+"""The trained reader: featurisation, the shipped model, its faults, and ``ask train-reader``."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from qa.answer.reader import ReaderAnswerer
+from qa.answer.rules import RuleAnswerer
+from qa.reader.data import LoadReport, is_check, load_squad
+from qa.reader.features import char_to_token_span, featurize, load_tokenizer
+from qa.reader.model import MANIFEST_FILE, ONNX_FILE, SHIPPED_DIR, TOKENIZER_FILE, Reader
+from tests.conftest import FOUNDING_Q
+from tests.support import run_ask, snapshot
+
+FOUNDING_TEXT = (
+    "The Ministry of Defence of South Korea said on Tuesday that North Korea had sent around "
+    "11,000 troops to support Russia, of which 300 are believed to have been killed and "
+    "another 2,700 wounded."
+)
+FIXTURES = Path(__file__).parent / "fixtures" / "reader-train"
+
+
+@pytest.fixture(scope="module")
+def reader() -> Reader:
+    return Reader(SHIPPED_DIR)
+
+
+def test_windows_cover_a_long_passage_and_locate_the_answer() -> None:
+    tok = load_tokenizer(SHIPPED_DIR / TOKENIZER_FILE)
+    context = " ".join(f"word{i}" for i in range(600)) + " the answer is 42 here."
+    feats = featurize(tok, "what is the answer?", [context], max_length=128, stride=32)
+    assert len(feats) > 3 and all(len(f.input_ids) <= 128 for f in feats)
+    start = context.index(" 42 ") + 1
+    located = [char_to_token_span(f, start, start + 2) for f in feats]
+    hits = [(f, s) for f, s in zip(feats, located, strict=True) if s != (0, 0)]
+    assert hits, "no window holds the answer"
+    f, (s, e) = hits[0]
+    assert context[f.offsets[s][0]:f.offsets[e][1]] == "42"
+    # Windows that do not hold the whole answer point at [CLS]: "no answer here".
+    assert located[0] == (0, 0)
+
+
+def test_shipped_reader_answers_the_founding_questions(reader: Reader) -> None:
+    for question, expected in (
+        (FOUNDING_Q, "11,000"),
+        ("How many North Korean soldiers have been killed?", "300"),
+        ("How many North Korean soldiers were wounded?", "2,700"),
+    ):
+        r = reader.read(question, [FOUNDING_TEXT])[0]
+        assert expected in r.text and r.probability >= reader.threshold, (question, r)
+        assert FOUNDING_TEXT[r.start:r.end] == r.text
+
+
+def test_reader_prefers_the_passage_that_answers(reader: Reader) -> None:
+    other = "The Sydney Opera House opened in 1973 after fourteen years of construction."
+    a, b = reader.read(FOUNDING_Q, [other, FOUNDING_TEXT])
+    assert b.margin > a.margin and "11,000" in b.text
+
+
+def test_off_topic_question_is_declined(corpus_pipeline) -> None:  # type: ignore[no-untyped-def]
+    ans = corpus_pipeline.ask("What is the capital of Australia?")
+    assert ans.answerer == "reader"
+    assert ans.abstained, ans
+
+
+def test_reader_reranks_citations(corpus_pipeline) -> None:  # type: ignore[no-untyped-def]
+    ans = corpus_pipeline.ask(FOUNDING_Q)
+    assert ans.answerer == "reader" and "11,000" in ans.answer
+    first = ans.citations[0]
+    assert first.answer_start is not None and first.answer_end is not None
+    assert first.text[first.answer_start:first.answer_end] == ans.answer
+    assert [c.number for c in ans.citations] == list(range(1, len(ans.citations) + 1))
+
+
+def _broken_reader(tmp_path: Path, damage: str) -> Path:
+    target = tmp_path / "reader"
+    shutil.copytree(SHIPPED_DIR, target)
+    if damage == "missing":
+        (target / ONNX_FILE).unlink()
+    elif damage == "truncated":
+        data = (target / ONNX_FILE).read_bytes()
+        (target / ONNX_FILE).write_bytes(data[: len(data) // 3])
+    elif damage == "garbage":
+        (target / ONNX_FILE).write_bytes(b"\x00not an onnx model" * 100)
+    elif damage == "manifest":
+        (target / MANIFEST_FILE).write_text("{ not json")
+    elif damage == "tokenizer":
+        # Another tokenizer: the same format, a different vocabulary.
+        data = json.loads((target / TOKENIZER_FILE).read_text())
+        vocab = data["model"]["vocab"]
+        a, b = "the", "and"
+        vocab[a], vocab[b] = vocab[b], vocab[a]
+        (target / TOKENIZER_FILE).write_text(json.dumps(data))
+    elif damage == "no-dir":
+        shutil.rmtree(target)
+    return target
+
+
+@pytest.mark.parametrize("damage", ["missing", "truncated", "garbage", "manifest",
+                                    "tokenizer", "no-dir"])
+def test_unusable_reader_falls_back_to_rules(damage: str, tmp_path: Path,
+                                             corpus_copy: Path) -> None:
+    bad = _broken_reader(tmp_path, damage)
+    before = snapshot(corpus_copy)
+    proc = run_ask("--json", FOUNDING_Q, data_dir=corpus_copy, QA_READER=str(bad))
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert "11,000" in out["answer"] and out["answerer"] == "rules"
+    assert "rule answerer" in out["note"]
+    assert "rule answerer" in proc.stderr
+    if damage == "tokenizer":
+        assert "another tokenizer" in out["note"]
+    # Plain output says so too, and nothing about the index changed.
+    plain = run_ask(FOUNDING_Q, data_dir=corpus_copy, QA_READER=str(bad))
+    assert plain.returncode == 0 and "rule answerer" in plain.stdout + plain.stderr
+    assert snapshot(corpus_copy) == before
+
+
+def test_rules_on_request(corpus_pipeline) -> None:  # type: ignore[no-untyped-def]
+    answerer = ReaderAnswerer(Path("/nonexistent/reader"), RuleAnswerer())
+    assert answerer.name == "rules" and answerer.failure and "reader.json" in answerer.failure
+    proc_settings = corpus_pipeline.settings.model_copy(update={"reader": "none"})
+    from qa.pipeline import build_pipeline
+
+    p = build_pipeline(proc_settings)
+    try:
+        ans = p.ask(FOUNDING_Q)
+        assert ans.answerer == "rules" and ans.note is None
+    finally:
+        p.close()
+
+
+def test_check_split_is_stable_and_about_a_tenth() -> None:
+    ids = [f"q{i}" for i in range(5000)]
+    share = sum(is_check(i) for i in ids) / len(ids)
+    assert 0.08 < share < 0.12
+    assert [is_check(i) for i in ids[:50]] == [is_check(i) for i in ids[:50]]
+
+
+def test_malformed_training_lines_are_reported_and_skipped() -> None:
+    report = LoadReport()
+    examples = load_squad(FIXTURES / "squad-v1.1-dev", "squad1.1", report)
+    assert len(examples) == 3
+    reasons = "\n".join(report.reasons or [])
+    assert "questions.public.jsonl:2: not JSON" in reasons
+    assert "questions.public.jsonl:4: no question" in reasons
+    assert "no gold answer occurs" in reasons
+
+
+def test_train_reader_bad_options(tmp_path: Path) -> None:
+    proc = run_ask("train-reader", "--kinds", "subject,bogus", "--out", str(tmp_path / "r"),
+                   data_dir=tmp_path)
+    assert proc.returncode == 2 and "bogus" in proc.stderr
+    proc = run_ask("train-reader", "--eval-dir", str(tmp_path / "nope"), "--out",
+                   str(tmp_path / "r"), data_dir=tmp_path)
+    assert proc.returncode == 2 and "no public sets" in proc.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_train_reader_end_to_end_on_a_fixture(tmp_path: Path) -> None:
+    """A tiny real run: trains, skips the malformed lines, exports int8 ONNX, writes the card,
+    and the result loads torch-free. (Quality is measured by bench/, not here.)"""
+    out = tmp_path / "reader"
+    proc = run_ask("train-reader", "--eval-dir", str(FIXTURES), "--corpus",
+                   str(tmp_path / "no-corpus"), "--out", str(out), "--epochs", "1",
+                   "--synthetic", "0", "--threads", "1", data_dir=tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert "questions.public.jsonl:2: not JSON" in proc.stderr
+    for name in (ONNX_FILE, TOKENIZER_FILE, MANIFEST_FILE, "MODEL_CARD.md"):
+        assert (out / name).is_file(), name
+    manifest = json.loads((out / MANIFEST_FILE).read_text())
+    assert manifest["training"]["seed"] == 13 and "check" in manifest
+    assert (out / ONNX_FILE).stat().st_size < 30_000_000
+    r = Reader(out).read("Where?", ["Somewhere in Paris."])
+    assert len(r) == 1
