@@ -78,10 +78,18 @@ def train_reader_cmd(eval_dir: Path, corpus_dir: Path, out_dir: Path | None, see
     except QAError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
+    # Each skipped line once, then a count by reason, so a set with many unusable lines
+    # does not drown the figures.
     for reason in result.skipped[:20]:
         click.echo(f"skipped {reason}", err=True)
     if len(result.skipped) > 20:
         click.echo(f"... and {len(result.skipped) - 20} more skipped lines", err=True)
+    if result.skipped:
+        from collections import Counter
+
+        why = Counter(r.split(": ", 1)[-1] for r in result.skipped)
+        click.echo("skipped in all: " + "; ".join(f"{n} {w}" for w, n in why.most_common()),
+                   err=True)
     click.echo(f"wrote {result.out_dir} in {result.seconds / 60:.1f} min "
                f"({sum(result.examples.values())} examples, {result.features} windows)")
     for name, fig in result.check.items():
@@ -89,20 +97,17 @@ def train_reader_cmd(eval_dir: Path, corpus_dir: Path, out_dir: Path | None, see
 
 
 def _train(cfg: TrainConfig) -> TrainResult:
-    import time
-
+    from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from qa.reader.train import train
 
     with Progress(TextColumn("[bold]train-reader"), BarColumn(),
                   TextColumn("{task.completed}/{task.total} steps, loss {task.fields[loss]}"),
-                  TimeRemainingColumn(), transient=True) as bar:
+                  TimeRemainingColumn(), console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task("train", total=None, loss="-")
-        started = time.perf_counter()
 
         def progress(step: int, total: int, loss: float) -> None:
             bar.update(task, completed=step, total=total, loss=f"{loss:.3f}")
 
-        del started
         return train(cfg, progress)

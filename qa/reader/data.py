@@ -52,7 +52,7 @@ class LoadReport:
         if self.reasons is None:
             self.reasons = []
         self.reasons.append(f"{where}: {why}")
-        log.warning("%s: %s (skipped)", where, why)
+        log.debug("%s: %s (skipped)", where, why)
 
 
 def is_check(question_id: str) -> bool:

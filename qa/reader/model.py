@@ -118,7 +118,6 @@ class Reader:
 
     def logits(self, features: list[Feature], batch_size: int = 16
                ) -> list[tuple[np.ndarray, np.ndarray]]:
-        out: list[tuple[np.ndarray, np.ndarray]] = []
         order = sorted(range(len(features)), key=lambda i: len(features[i].input_ids))
         results: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         for b in range(0, len(order), batch_size):
@@ -128,8 +127,7 @@ class Reader:
             for row, i in enumerate(idx):
                 n = len(features[i].input_ids)
                 results[i] = (start[row, :n], end[row, :n])
-        out = [results[i] for i in range(len(features))]
-        return out
+        return [results[i] for i in range(len(features))]
 
     def read(self, question: str, contexts: list[str]) -> list[Reading]:
         if not contexts:

@@ -23,7 +23,13 @@ from typing import Any
 from qa.metrics import exact_match, f1_score
 from qa.reader.card import render as render_card
 from qa.reader.data import Example, LoadReport, is_check, load_public, read_jsonl
-from qa.reader.features import Feature, char_to_token_span, featurize, load_tokenizer
+from qa.reader.features import (
+    Feature,
+    char_to_token_span,
+    featurize,
+    load_tokenizer,
+    pad_batch,
+)
 from qa.reader.model import (
     MANIFEST_FILE,
     ONNX_FILE,
@@ -227,8 +233,6 @@ def train(cfg: TrainConfig, progress: Callable[[int, int, float], None] | None =
         for batch in _batches(items, cfg.batch_size, rng):
             if step >= total:
                 break
-            from qa.reader.features import pad_batch
-
             arrays = pad_batch([b[0] for b in batch])
             inputs = {k: torch.from_numpy(v).to(device) for k, v in arrays.items()}
             # Only [CLS] (no answer) and context tokens may be predicted.
