@@ -95,11 +95,14 @@ def _find_answer(text: str, answers: list[str], lo: int = 0, hi: int | None = No
     return None
 
 
+def _texts(path: Path, report: LoadReport) -> dict[str, str]:
+    """id -> text of a paragraphs or articles file."""
+    return {row["id"]: row["text"] for row in read_jsonl(path, report)
+            if isinstance(row.get("id"), str) and isinstance(row.get("text"), str)}
+
+
 def load_squad(directory: Path, source: str, report: LoadReport) -> list[Example]:
-    paragraphs: dict[str, str] = {}
-    for row in read_jsonl(directory / "paragraphs.jsonl", report):
-        if isinstance(row.get("id"), str) and isinstance(row.get("text"), str):
-            paragraphs[row["id"]] = row["text"]
+    paragraphs = _texts(directory / "paragraphs.jsonl", report)
     out: list[Example] = []
     for row in read_jsonl(directory / "questions.public.jsonl", report):
         where = row["_where"]
@@ -128,10 +131,7 @@ def load_qamr(directory: Path, report: LoadReport, window_chars: int = 300) -> l
     """QAMR questions are about one sentence; the context is that sentence with its
     neighbours (about a passage's worth), because the reader will see passages, not lone
     sentences. The answer is looked for inside the question's own sentence first."""
-    articles: dict[str, str] = {}
-    for row in read_jsonl(directory / "articles.jsonl", report):
-        if isinstance(row.get("id"), str) and isinstance(row.get("text"), str):
-            articles[row["id"]] = row["text"]
+    articles = _texts(directory / "articles.jsonl", report)
     out: list[Example] = []
     for row in read_jsonl(directory / "questions.public.jsonl", report):
         where = row["_where"]
