@@ -33,14 +33,13 @@ def open_pipeline(settings: Settings, svc: Services) -> Pipeline:
     warm the question encoder so the first request does not pay for loading it."""
     pipeline = build_pipeline(settings)
     pipeline.check()
-    if pipeline.index.is_empty() and settings.auto_ingest:
+    if pipeline.is_empty() and settings.auto_ingest:
         log.info("empty data directory %s: indexing the shipped corpus first (a minute or two)",
                  settings.data_dir)
     report = pipeline.ensure_corpus()
     if report is not None:
         log.info("indexed the shipped corpus: %s", report.summary())
-    if not pipeline.index.is_empty():
-        pipeline.query_encoder.encode(["warm up"])
+    pipeline.warm_up()
     return pipeline
 
 

@@ -1,5 +1,5 @@
 """``ask serve`` and ``ask mcp``, registered under the ``article_qa.commands`` entry points so
-``qa.cli`` finds them without importing ``api``."""
+``qa.cli.main`` finds them without importing ``api``."""
 
 from __future__ import annotations
 
@@ -9,14 +9,16 @@ import sys
 
 import click
 
-from qa.settings import Settings
+from qa.errors import QAError
+from qa.settings import Settings, load_settings
 
 
 def _settings() -> Settings:
     try:
-        return Settings()
-    except Exception as exc:  # pydantic ValidationError: a bad QA_* variable
-        raise click.ClickException(f"bad configuration: {exc}") from exc
+        return load_settings()
+    except QAError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
 
 
 def _is_loopback(host: str) -> bool:

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from fastapi import Depends, Request
 
 from api.metrics import Metrics
-from qa.chat import Chat, ConversationStore
+from qa.chat.chat import Chat
+from qa.chat.sessions import ConversationStore
 from qa.errors import IndexError_
 from qa.pipeline import Pipeline
 from qa.settings import Settings

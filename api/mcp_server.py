@@ -18,6 +18,7 @@ from mcp_types import CallToolResult, TextContent
 from pydantic import Field
 
 from api.render import reply_text
+from api.schemas import HitOut
 from qa import __version__
 from qa.errors import QAError
 from qa.pipeline import Pipeline, build_pipeline
@@ -29,13 +30,6 @@ INSTRUCTIONS = (
     "articles'); use `search` to see the most relevant passages without an answer. Cite the "
     "[n] sources when you repeat an answer."
 )
-
-
-def _passage(n: int, hit: Any) -> dict[str, Any]:
-    a = hit.article
-    return {"rank": n, "score": round(hit.score, 4), "article_id": a.id, "title": a.title,
-            "author": a.author, "source": a.source, "date": a.date, "url": a.url,
-            "start": hit.chunk.start, "end": hit.chunk.end, "text": hit.chunk.text}
 
 
 def build_server(pipeline: Pipeline) -> MCPServer[Any]:
@@ -66,7 +60,7 @@ def build_server(pipeline: Pipeline) -> MCPServer[Any]:
             hits = pipeline.search(query, k)
         except QAError as exc:
             raise ToolError(str(exc)) from exc
-        passages = [_passage(n, h) for n, h in enumerate(hits, 1)]
+        passages = [HitOut.of(n, h).model_dump() for n, h in enumerate(hits, 1)]
         lines = [f"[{p['rank']}] {p['title'] or p['article_id']}"
                  + (f" ({p['date']})" if p["date"] else "") + "\n" + " ".join(p["text"].split())
                  for p in passages]

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from api.deps import get_chat, get_pipeline, services
 from api.render import reply_text
 from api.schemas import ERRORS, AnswerOut, CitationOut
-from qa.chat import Chat
+from qa.chat.chat import Chat
 from qa.pipeline import Pipeline
 from qa.types import Answer
 

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from qa.render import NO_ANSWER, source_line
+from qa.citations import NO_ANSWER, source_line
 from qa.types import Answer, Citation
 
 NOT_IN_ARTICLES = "Not in the articles: " + NO_ANSWER[0].lower() + NO_ANSWER[1:]

@@ -35,11 +35,11 @@ from api.schemas import (
     to_filters,
 )
 from qa import __version__
-from qa.chat import Chat
+from qa.chat.chat import Chat
 from qa.errors import BadInputError, NotFoundError, TooLargeError
-from qa.ingest import IngestReport
+from qa.ingest.files import SUPPORTED, Skip, read_file
+from qa.ingest.ingestor import IngestReport
 from qa.pipeline import Pipeline
-from qa.readers import SUPPORTED, Skip, read_file
 from qa.types import Article
 
 router = APIRouter(responses=ERRORS)
@@ -76,14 +76,8 @@ def search(
         raise RequestValidationError(
             [{**e, "loc": ("query", *e["loc"])} for e in exc.errors()]) from exc
     hits = pipeline.search(q, k, filters.to_filters())
-    return SearchOut(query=" ".join(q.split()), hits=[
-        HitOut(rank=n, score=round(h.score, 4), dense=round(h.dense, 4),
-               lexical=round(h.lexical, 4), chunk_id=h.chunk.id, article_id=h.article.id,
-               title=h.article.title, author=h.article.author, source=h.article.source,
-               date=h.article.date, url=h.article.url, start=h.chunk.start, end=h.chunk.end,
-               text=h.chunk.text)
-        for n, h in enumerate(hits, 1)
-    ])
+    return SearchOut(query=" ".join(q.split()),
+                     hits=[HitOut.of(n, h) for n, h in enumerate(hits, 1)])
 
 
 @router.post("/chat", response_model=ChatOut, tags=["questions"],
@@ -223,9 +217,8 @@ async def add_articles(request: Request, response: Response,
 def list_articles(request: Request, limit: int = Query(default=100, ge=1, le=1000),
                   offset: int = Query(default=0, ge=0, le=10_000_000),
                   pipeline: Pipeline = Depends(get_pipeline)) -> ArticleList:
-    store = pipeline.index.store
-    total = store.counts()[0]
-    arts = store.articles(limit=limit, offset=offset)
+    total = pipeline.article_count()
+    arts = pipeline.articles(limit=limit, offset=offset)
     return ArticleList(total=total, limit=limit, offset=offset, articles=[
         ArticleSummary(id=a.id, title=a.title, author=a.author, source=a.source, url=a.url,
                        date=a.date, chars=len(a.text)) for a in arts])
@@ -235,9 +228,8 @@ def list_articles(request: Request, limit: int = Query(default=100, ge=1, le=100
             summary="One article with its full text")
 def get_article(article_id: str, request: Request,
                 pipeline: Pipeline = Depends(get_pipeline)) -> ArticleOut:
-    store = pipeline.index.store
-    article = store.article(article_id)
-    chunks = len(store.chunks_of(article_id)) if article else 0
+    article = pipeline.article(article_id)
+    chunks = len(pipeline.article_chunks(article_id)) if article else 0
     if article is None:
         raise NotFoundError(f"no article with id {article_id!r}; GET /articles lists them")
     return ArticleOut(id=article.id, title=article.title, author=article.author,

@@ -6,8 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from qa.readers import normalise_date
-from qa.types import Answer, Filters
+from qa.ingest.files import normalise_date
+from qa.types import Answer, Filters, Hit
 
 # Requests refuse unknown fields: a misspelt ``top_k`` should fail loudly, not be ignored.
 _STRICT = ConfigDict(extra="forbid")
@@ -120,6 +120,15 @@ class HitOut(SourceOut):
     start: int
     end: int
     text: str
+
+    @classmethod
+    def of(cls, rank: int, h: Hit) -> HitOut:
+        """The one conversion of a retrieved passage to JSON (HTTP search and MCP)."""
+        a = h.article
+        return cls(rank=rank, score=round(h.score, 4), dense=round(h.dense, 4),
+                   lexical=round(h.lexical, 4), chunk_id=h.chunk.id, article_id=a.id,
+                   title=a.title, author=a.author, source=a.source, date=a.date, url=a.url,
+                   start=h.chunk.start, end=h.chunk.end, text=h.chunk.text)
 
 
 class SearchOut(BaseModel):

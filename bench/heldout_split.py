@@ -4,7 +4,7 @@ was trained on, and score each part at one threshold.
     python bench/heldout_split.py runs/squad20/results.jsonl [--threshold 0.5]
 
 The reader trains on nine public questions in ten; figures over all public questions are
-therefore optimistic. The check tenth (qa.reader.data.is_check) is what a new question
+therefore optimistic. The check tenth (qa.training.data.is_check) is what a new question
 on the same articles can expect.
 """
 
@@ -19,8 +19,8 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from qa.metrics import exact_match, f1_score  # noqa: E402
-from qa.reader.data import is_check  # noqa: E402
+from qa.squad import exact_match, f1_score  # noqa: E402
+from qa.training.data import is_check  # noqa: E402
 
 
 def score(rows: list[dict], threshold: float) -> dict[str, float | int | None]:

@@ -4,7 +4,7 @@ loopback, mixing /ask and /chat, while one ingestion (POST /articles) lands ever
     python bench/load_server.py                     # defaults: 32 clients, 30 s, ingest every 3 s
     python bench/load_server.py --clients 8 --seconds 10 --json runs/load.json
 
-It starts the server (``python -m qa.cli serve``) on 127.0.0.1 and a free port over a fresh
+It starts the server (``python -m qa.cli.main serve``) on 127.0.0.1 and a free port over a fresh
 temporary data directory (the server indexes the shipped corpus at startup, which is not
 timed), runs one ingestion first so the ingest models are loaded (timed and reported
 separately), then measures. Bounded in time and in request count; loopback only.
@@ -260,7 +260,7 @@ def main() -> None:
     log = log_path.open("w")
     out: dict[str, Any] = {"errors": 1}
     server = subprocess.Popen(
-        [sys.executable, "-m", "qa.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+        [sys.executable, "-m", "qa.cli.main", "serve", "--host", "127.0.0.1", "--port", str(port),
          "--log-level", "warning"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:

@@ -32,7 +32,7 @@ if str(REPO) not in sys.path:
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from bench.squad_bench import load_questions, overlaps, percentile  # noqa: E402
-from qa.metrics import exact_match, f1_score  # noqa: E402
+from qa.squad import exact_match, f1_score  # noqa: E402
 
 EVAL = REPO.parent / "shared" / "eval"
 PENALTIES = (0.0, 0.1, 0.2, 0.3, 0.5)
@@ -59,9 +59,9 @@ def main() -> None:
     args = ap.parse_args()
 
     from qa.pipeline import build_pipeline
-    from qa.reader.data import is_check
     from qa.reader.model import SHIPPED_DIR, Reader
     from qa.settings import Settings
+    from qa.training.data import is_check
 
     articles = EVAL / args.set / "articles.jsonl"
     qfile = EVAL / args.set / "questions.public.jsonl"
@@ -110,7 +110,7 @@ def main() -> None:
     print(f"{args.set}: {len(rows)} questions ({len(rows) - len(answerable)} unanswerable)")
     print(f"gold passage at rank 1, retrieval order: {base_rank1:.3f}")
 
-    from qa.answer.reader import quantity_bonus
+    from qa.answer.extractive import quantity_bonus
 
     def pick(hits, readings, n, w, question=""):
         idx = range(min(int(n), len(hits)))

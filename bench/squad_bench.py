@@ -39,7 +39,7 @@ if str(REPO) not in sys.path:
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from qa.metrics import answer_in_text, exact_match, f1_score  # noqa: E402
+from qa.squad import answer_in_text, exact_match, f1_score  # noqa: E402
 
 DEFAULT_EVAL = REPO.parent / "shared" / "eval" / "squad-v1.1-dev"
 DEFAULT_ARTICLES = DEFAULT_EVAL / "articles.jsonl"
@@ -139,12 +139,11 @@ def score_passages(tally: Tally, prefix: str, q: Question,
 
 def measure_floor(pipeline: Any) -> tuple[int, float]:
     """Encode every stored chunk's embedding text with sentence-transformers alone."""
-    from qa.ingest import embedding_text
+    from qa.ingest.ingestor import embedding_text
 
-    store = pipeline.index.store
     texts: list[str] = []
-    for art in store.articles(limit=10**9):
-        texts.extend(embedding_text(art, c) for c in store.chunks_of(art.id))
+    for art in pipeline.articles(limit=10**9):
+        texts.extend(embedding_text(art, c) for c in pipeline.article_chunks(art.id))
     encoder = pipeline.doc_encoder
     encoder.encode(texts[:8])  # load and warm
     t = time.perf_counter()

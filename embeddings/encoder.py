@@ -29,7 +29,10 @@ class EncoderUnavailable(RuntimeError):
 
 
 class Encoder(Protocol):
-    dimension: int
+    @property
+    def dimension(self) -> int:
+        """Length of each vector."""
+        ...
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Unit-length float32 vectors, one row per text."""
@@ -48,15 +51,6 @@ def resolve_model(name: str) -> str:
             ) from exc
         return str(mod.get_model_path())
     return name
-
-
-def _offline_env(allow_hub: bool) -> None:
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    if not allow_hub:
-        # Set before transformers is imported: it reads these once.
-        os.environ["HF_HUB_OFFLINE"] = "1"
-        os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
 
 @dataclass(frozen=True)
@@ -82,7 +76,6 @@ class SentenceTransformerEncoder:
 
     def _load(self) -> Any:
         if self._model is None:
-            _offline_env(self.allow_hub)
             path = resolve_model(self.model_name)
             if not self.allow_hub and not Path(path).exists():
                 raise EncoderUnavailable(
@@ -91,10 +84,17 @@ class SentenceTransformerEncoder:
                 )
             try:
                 from sentence_transformers import SentenceTransformer
+                from transformers.utils import logging as hf_logging
             except ImportError as exc:  # pragma: no cover - install problem
                 raise EncoderUnavailable(f"sentence-transformers is not installed: {exc}") from exc
+            # Loading bars and warnings on stderr would interleave with ingest's own bar.
+            hf_logging.set_verbosity_error()
+            hf_logging.disable_progress_bar()
             try:
-                self._model = SentenceTransformer(path, device="cpu")
+                # local_files_only: no hub request at all unless QA_ALLOW_HUB, without
+                # touching the process environment.
+                self._model = SentenceTransformer(path, device="cpu",
+                                                  local_files_only=not self.allow_hub)
             except Exception as exc:
                 raise EncoderUnavailable(f"cannot load model {self.model_name!r}: {exc}") from exc
         return self._model

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -11,8 +9,18 @@ from typing import Any
 import faiss
 import numpy as np
 
+from embeddings.files import atomic_write
+
 FLAT = "flat"
 HNSW = "hnsw"
+
+
+def use_threads(threads: int) -> None:
+    """Set FAISS's OpenMP threads for the process, once, at start (it is a process-wide
+    setting: toggled per search it races under a threaded server). One query is far too
+    little work to share: extra threads only spin against each other and any other load,
+    turning a 0.5 ms flat search into tens of ms."""
+    faiss.omp_set_num_threads(threads)
 
 
 class VectorIndexError(RuntimeError):
@@ -84,14 +92,7 @@ class VectorIndex:
                 if self.kind == HNSW
                 else faiss.SearchParameters(sel=sel)  # type: ignore[call-arg]
             )
-        # One query is far too little work to share: OpenMP threads only spin against each
-        # other (and any other load), turning a 0.5 ms flat search into tens of ms.
-        threads = faiss.omp_get_max_threads()
-        faiss.omp_set_num_threads(1)
-        try:
-            scores, ids = self._index.search(q, min(k, self.size), params=params)
-        finally:
-            faiss.omp_set_num_threads(threads)
+        scores, ids = self._index.search(q, min(k, self.size), params=params)
         del params
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i != -1]
 
@@ -108,17 +109,7 @@ class VectorIndex:
 
     def save(self, path: Path) -> None:
         """Write to a temporary file in the same folder, fsync, then rename over ``path``."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        try:
-            faiss.write_index(self._index, tmp)
-            with open(tmp, "rb") as fh:
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        atomic_write(path, lambda tmp: faiss.write_index(self._index, tmp))
 
     @classmethod
     def load(cls, path: Path) -> VectorIndex:

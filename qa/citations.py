@@ -39,3 +39,13 @@ def cite(hits: Sequence[Hit], draft: Draft) -> tuple[Citation, ...]:
             answer_start=a_start, answer_end=a_end, score=round(hit.score, 4),
         ))
     return tuple(out)
+
+
+NO_ANSWER = "The articles do not answer this question."
+"""What every door says when the bot abstains."""
+
+
+def source_line(c: Citation) -> str:
+    """``[n] Title - author, outlet, date``: a citation's source as one line of text."""
+    who = ", ".join(x for x in (c.author, c.source, c.date) if x)
+    return f"[{c.number}] {c.title or c.article_id}" + (f" - {who}" if who else "")

@@ -17,6 +17,10 @@ class BadInputError(QAError):
     http_status = 422
 
 
+class ConfigError(BadInputError):
+    """A ``QA_*`` setting is invalid."""
+
+
 class NotFoundError(QAError):
     """A named thing (article, session) does not exist."""
 

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from embeddings.files import atomic_write_text
 from embeddings.vector_index import VectorIndex, VectorIndexError
 from qa import __version__
 from qa.errors import CorruptIndexError, ModelMismatchError
@@ -54,19 +53,6 @@ class Manifest:
 
     def write(self, path: Path) -> None:
         atomic_write_text(path, json.dumps(self.__dict__, indent=2) + "\n")
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def vectors_path(data_dir: Path, generation: int) -> Path:

@@ -9,27 +9,30 @@ import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from embeddings.encoder import (
+    Encoder,
     EncoderUnavailable,
     OnnxEncoder,
     SentenceTransformerEncoder,
 )
+from embeddings.vector_index import use_threads
 from qa.answer.base import AnswerContext, Answerer
 from qa.citations import cite
 from qa.errors import BadInputError, CorruptIndexError, QAError, TooLargeError
 from qa.index import ArticleIndex, Manifest
-from qa.ingest import Ingestor, IngestReport, Progress, delete_articles
-from qa.readers import Skip
+from qa.ingest.annotate import Annotates
+from qa.ingest.files import Skip
+from qa.ingest.ingestor import Ingestor, IngestReport, Progress, delete_articles
 from qa.retrieval import HybridRetriever
 from qa.settings import Settings
-from qa.types import Answer, Article, Filters, Hit
+from qa.store import Store
+from qa.types import Answer, Article, Chunk, Filters, Hit
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +67,8 @@ class Stats:
 
 
 class _QueryEncoder:
-    """ONNX at question time; the torch encoder only if the export is missing."""
+    """ONNX at question time; the torch encoder only if the export is missing. An encoder
+    injected by the composition root (a test's) encodes questions itself."""
 
     def __init__(self, pipeline: Pipeline) -> None:
         self._pipeline = pipeline
@@ -74,7 +78,10 @@ class _QueryEncoder:
     def dimension(self) -> int:
         return self._pipeline.index.manifest.dimension if self._pipeline.index.manifest else 0
 
-    def encode(self, texts: list[str]) -> Any:
+    def encode(self, texts: Sequence[str]) -> Any:
+        injected = self._pipeline._doc_encoder
+        if injected is not None and not isinstance(injected, SentenceTransformerEncoder):
+            return injected.encode(texts)
         if self._onnx is None:
             try:
                 # One thread: a question is a few dozen tokens, too little to split, and
@@ -90,35 +97,66 @@ class _QueryEncoder:
 
 
 class Pipeline:
-    """Ask, search, ingest and delete over one data directory."""
+    """Ask, search, ingest and delete over one data directory: the only way the doors (CLI,
+    API, MCP, eval) reach the index."""
 
-    def __init__(self, settings: Settings, index: ArticleIndex, answerer: Answerer) -> None:
+    def __init__(self, settings: Settings, index: ArticleIndex, answerer: Answerer, *,
+                 doc_encoder: Encoder | None = None, annotator: Annotates | None = None
+                 ) -> None:
         self.settings = settings
         self.index = index
         self.answerer = answerer
+        self._doc_encoder = doc_encoder
+        self._annotator = annotator
+        self._model_lock = threading.Lock()
         self.query_encoder = _QueryEncoder(self)
-        self.retriever = HybridRetriever(
-            index, self.query_encoder, candidates=settings.candidates,
-            dense_weight=settings.dense_weight, sentence_weight=settings.sentence_weight,
-            rerank_depth=settings.rerank_depth,
-        )
+        self.retriever = self._retriever()
         self._write_lock = threading.Lock()
         self._annotation_cache: dict[tuple[int, str], Any] = {}
 
-    # -- heavy parts, built on first ingest only --------------------------------------------
-    @cached_property
-    def doc_encoder(self) -> SentenceTransformerEncoder:
-        return SentenceTransformerEncoder(
-            self.settings.model, batch_size=self.settings.batch_size,
-            allow_hub=self.settings.allow_hub,
-        )
+    @property
+    def _store(self) -> Store:
+        """The storage under the index; only the pipeline's own verbs read it."""
+        return self.index.store
 
-    @cached_property
-    def annotator(self) -> Any:
-        """Sentences and entities (spaCy, loaded once per pipeline, on first ingest)."""
-        from qa.annotate import Annotator
+    def _retriever(self) -> HybridRetriever:
+        s = self.settings
+        return HybridRetriever(self.index, self.query_encoder, candidates=s.candidates,
+                               dense_weight=s.dense_weight, sentence_weight=s.sentence_weight,
+                               rerank_depth=s.rerank_depth)
 
-        return Annotator(self.settings.ner)
+    # -- heavy parts, built on first ingest only (or given by the composition root) ---------
+    @property
+    def doc_encoder(self) -> Encoder:
+        """The document encoder (sentence-transformers, torch), loaded on first use."""
+        encoder = self._doc_encoder
+        if encoder is None:
+            with self._model_lock:
+                encoder = self._doc_encoder
+                if encoder is None:
+                    encoder = self._doc_encoder = SentenceTransformerEncoder(
+                        self.settings.model, batch_size=self.settings.batch_size,
+                        allow_hub=self.settings.allow_hub)
+        return encoder
+
+    @property
+    def annotator(self) -> Annotates:
+        """Sentences and entities (spaCy), loaded on first ingest."""
+        annotator = self._annotator
+        if annotator is None:
+            with self._model_lock:
+                annotator = self._annotator
+                if annotator is None:
+                    from qa.ingest.annotate import Annotator
+
+                    annotator = self._annotator = Annotator(self.settings.ner)
+        return annotator
+
+    def _export_onnx(self, directory: Path) -> None:
+        encoder = self.doc_encoder
+        if not isinstance(encoder, SentenceTransformerEncoder):
+            raise QAError(f"cannot export a question encoder from {type(encoder).__name__}")
+        encoder.export_onnx(directory)
 
     def _ingestor(self) -> Ingestor:
         manifest = self.index.manifest
@@ -137,10 +175,12 @@ class Pipeline:
         (also after an ingest interrupted between its commit and the export)."""
         if self.index.is_empty():
             return
+        if not isinstance(self.doc_encoder, SentenceTransformerEncoder):
+            return  # a test encoder: questions are encoded by it directly
         try:
             OnnxEncoder(self.index.encoder_dir)
         except EncoderUnavailable:
-            self.doc_encoder.export_onnx(self.index.encoder_dir)
+            self._export_onnx(self.index.encoder_dir)
 
     # -- checks ---------------------------------------------------------------------------
     def check(self) -> None:
@@ -181,9 +221,9 @@ class Pipeline:
                 OnnxEncoder(self.index.encoder_dir).encode(["repair check"])
             except EncoderUnavailable as exc:
                 log.warning("%s; exporting it again", exc)
-                self.doc_encoder.export_onnx(self.index.encoder_dir)
+                self._export_onnx(self.index.encoder_dir)
             self.query_encoder = _QueryEncoder(self)
-            self.retriever.encoder = self.query_encoder
+            self.retriever = self._retriever()
 
     def delete(self, article_ids: Iterable[str]) -> IngestReport:
         self.check()
@@ -200,7 +240,8 @@ class Pipeline:
         if fresh.exists():
             shutil.rmtree(fresh)
         other = build_pipeline(self.settings.model_copy(update={"data_dir": fresh}),
-                               answerer=self.answerer)
+                               answerer=self.answerer, doc_encoder=self._doc_encoder,
+                               annotator=self._annotator)
         try:
             report = other.ingest(paths, progress)
         except BaseException:
@@ -218,25 +259,72 @@ class Pipeline:
             os.replace(fresh, target)
             shutil.rmtree(old, ignore_errors=True)
             self.index = ArticleIndex(target, hnsw_threshold=self.settings.hnsw_threshold)
-            self.retriever.index = self.index
             self.query_encoder = _QueryEncoder(self)
-            self.retriever.encoder = self.query_encoder
+            self.retriever = self._retriever()
             self._annotation_cache.clear()
         return report
 
-    def ensure_corpus(self) -> IngestReport | None:
+    def ensure_corpus(self, progress: Progress | None = None) -> IngestReport | None:
         """On an empty data directory, ingest the shipped corpus so the first ask works."""
         settings = self.settings
         if settings.auto_ingest and self.index.is_empty() and settings.corpus_dir.is_dir():
-            return self.ingest([self.settings.corpus_dir])
+            return self.ingest([self.settings.corpus_dir], progress)
         return None
+
+    def warm_up(self) -> None:
+        """Load the question encoder and the reader now, so the first question does not pay
+        for loading them (a server calls this at start)."""
+        if not self.index.is_empty():
+            self.query_encoder.encode(["warm up"])
+        self.answerer.warm_up()
 
     @property
     def threshold(self) -> float:
         """The abstention threshold: QA_ABSTAIN_THRESHOLD, else the answerer's own."""
         if self.settings.abstain_threshold is not None:
             return self.settings.abstain_threshold
-        return float(getattr(self.answerer, "threshold", 0.2))
+        return self.answerer.threshold
+
+    # -- reads for the doors --------------------------------------------------------------
+    def exists(self) -> bool:
+        """Whether the data directory holds an index at all."""
+        return self.index.exists()
+
+    def is_empty(self) -> bool:
+        """No passages indexed (or no index yet)."""
+        return self.index.is_empty()
+
+    def articles(self, limit: int = 1000, offset: int = 0) -> list[Article]:
+        """Indexed articles, newest first."""
+        if not self.index.exists():
+            return []
+        with _store_errors(self.index.data_dir):
+            return self._store.articles(limit=limit, offset=offset)
+
+    def article_count(self) -> int:
+        if not self.index.exists():
+            return 0
+        with _store_errors(self.index.data_dir):
+            return self._store.counts()[0]
+
+    def article(self, article_id: str) -> Article | None:
+        if not self.index.exists():
+            return None
+        with _store_errors(self.index.data_dir):
+            return self._store.article(article_id)
+
+    def article_chunks(self, article_id: str) -> list[Chunk]:
+        """The passages an article was split into, in order."""
+        if not self.index.exists():
+            return []
+        with _store_errors(self.index.data_dir):
+            return self._store.chunks_of(article_id)
+
+    def article_ids(self) -> set[str]:
+        if not self.index.exists():
+            return set()
+        with _store_errors(self.index.data_dir):
+            return self._store.article_ids()
 
     def validate_question(self, question: str) -> str:
         q = " ".join(question.split())
@@ -254,16 +342,16 @@ class Pipeline:
                filters: Filters | None = None) -> list[Hit]:
         q = self.validate_question(query)
         self.check()
-        with _store_errors(self.index.data_dir), self.index.store.snapshot():
+        with _store_errors(self.index.data_dir), self._store.snapshot():
             return self.retriever.retrieve(q, k or self.settings.top_k, filters)
 
     def annotations(self, article_id: str) -> Any:
         # Keyed by generation too: a reader still on an older snapshot must not fill the
         # cache with annotations of an article's previous text.
-        key = (self.index.store.generation(), article_id)
+        key = (self._store.generation(), article_id)
         cached = self._annotation_cache.get(key)
         if cached is None:
-            cached = self.index.store.annotations(article_id)
+            cached = self._store.annotations(article_id)
             if len(self._annotation_cache) > 4096:
                 self._annotation_cache.clear()
             self._annotation_cache[key] = cached
@@ -278,7 +366,7 @@ class Pipeline:
         t0 = time.perf_counter()
         # One snapshot for the whole question: passages, FAISS generation and annotations
         # all come from the same committed state, whatever an ingest is doing meanwhile.
-        with _store_errors(self.index.data_dir), self.index.store.snapshot():
+        with _store_errors(self.index.data_dir), self._store.snapshot():
             hits = self.retriever.retrieve(searched_query or q, top_k or self.settings.top_k,
                                            filters)
             t1 = time.perf_counter()
@@ -307,7 +395,7 @@ class Pipeline:
 
     def _stats(self) -> Stats:
         manifest = self.index.manifest
-        articles, chunks = self.index.store.counts() if self.index.exists() else (0, 0)
+        articles, chunks = self._store.counts() if self.index.exists() else (0, 0)
         kind = self.index.vectors().kind if self.index.exists() else "none"
         return Stats(
             data_dir=str(self.index.data_dir), articles=articles, chunks=chunks,
@@ -316,7 +404,7 @@ class Pipeline:
             chunk_words=manifest.chunk_words if manifest else None,
             chunk_overlap=manifest.chunk_overlap if manifest else None,
             size_bytes=self.index.size_on_disk() if self.index.data_dir.exists() else 0,
-            generation=self.index.store.generation() if self.index.exists() else 0,
+            generation=self._store.generation() if self.index.exists() else 0,
         )
 
     def close(self) -> None:
@@ -335,10 +423,13 @@ def reader_directory(settings: Settings) -> Path | None:
     return Path(choice).expanduser()
 
 
-def build_pipeline(settings: Settings | None = None, *,
-                   answerer: Answerer | None = None) -> Pipeline:
-    """The one place where stages are chosen and wired."""
+def build_pipeline(settings: Settings | None = None, *, answerer: Answerer | None = None,
+                   doc_encoder: Encoder | None = None, annotator: Annotates | None = None
+                   ) -> Pipeline:
+    """The one place where stages are chosen and wired. ``doc_encoder`` and ``annotator``
+    replace the ingest-time models (tests inject small deterministic ones)."""
     settings = settings or Settings()
+    use_threads(1)
     index = ArticleIndex(settings.data_dir, hnsw_threshold=settings.hnsw_threshold)
     if answerer is None:
         from qa.answer.rules import RuleAnswerer
@@ -346,7 +437,7 @@ def build_pipeline(settings: Settings | None = None, *,
         answerer = RuleAnswerer()
         reader_dir = reader_directory(settings)
         if reader_dir is not None:
-            from qa.answer.reader import ReaderAnswerer
+            from qa.answer.extractive import ReaderAnswerer
 
             answerer = ReaderAnswerer(reader_dir, answerer, passages=settings.reader_passages,
                                       threads=settings.reader_threads)
@@ -356,4 +447,4 @@ def build_pipeline(settings: Settings | None = None, *,
             key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
             answerer = LLMAnswerer(answerer, settings.llm_url, model=settings.llm_model,
                                    api_key=key, timeout=settings.llm_timeout)
-    return Pipeline(settings, index, answerer)
+    return Pipeline(settings, index, answerer, doc_encoder=doc_encoder, annotator=annotator)

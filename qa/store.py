@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from qa.errors import CorruptIndexError
+from qa.text import RETRIEVAL_STOPWORDS
 from qa.types import Article, Chunk, Filters, Span
 
 SCHEMA_VERSION = "1"
@@ -53,31 +54,13 @@ CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
 );
 """
 
-# Words that carry no evidence; dropping them keeps OR queries from matching every chunk.
-STOPWORDS = frozenset(
-    [
-        "a", "about", "above", "after", "again", "against", "all", "am", "an", "and",
-        "any", "are", "as", "at", "be", "because", "been", "before", "being", "below",
-        "between", "both", "but", "by", "can", "could", "did", "do", "does", "doing",
-        "down", "during", "each", "few", "for", "from", "further", "had", "has", "have",
-        "having", "he", "her", "here", "hers", "herself", "him", "himself", "his", "how",
-        "i", "if", "in", "into", "is", "it", "its", "itself", "just", "me", "more", "most",
-        "my", "myself", "no", "nor", "not", "now", "of", "off", "on", "once", "only", "or",
-        "other", "our", "ours", "ourselves", "out", "over", "own", "same", "she", "should",
-        "so", "some", "such", "than", "that", "the", "their", "theirs", "them",
-        "themselves", "then", "there", "these", "they", "this", "those", "through", "to",
-        "too", "under", "until", "up", "very", "was", "we", "were", "what", "when",
-        "where", "which", "while", "who", "whom", "why", "will", "with", "would", "you",
-        "your", "yours", "yourself", "yourselves", "also", "many", "much", "whose",
-    ]
-)
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 
 
 def query_terms(text: str) -> list[str]:
     seen: dict[str, None] = {}
     for tok in _TOKEN.findall(text.lower()):
-        if tok not in STOPWORDS and tok not in seen:
+        if tok not in RETRIEVAL_STOPWORDS and tok not in seen:
             seen[tok] = None
     return list(seen)
 
@@ -208,6 +191,9 @@ class Store:
     def article(self, article_id: str) -> Article | None:
         row = self.db.execute("SELECT * FROM articles WHERE id = ?", (article_id,)).fetchone()
         return _article(row) if row else None
+
+    def article_ids(self) -> set[str]:
+        return {row[0] for row in self.db.execute("SELECT id FROM articles")}
 
     def articles(self, limit: int = 1000, offset: int = 0) -> list[Article]:
         rows = self.db.execute(

@@ -117,3 +117,5 @@ class Draft:
     order: tuple[int, ...] | None = None
     """The answerer's ranking of the hits (indexes), when it reads them better than retrieval
     ranked them; citations follow it."""
+    signals: tuple[tuple[str, float], ...] = ()
+    """What the confidence was computed from (name, value), for calibration and eval."""

@@ -14,7 +14,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from embeddings.encoder import SentenceTransformerEncoder
-from qa.annotate import Annotator
+from qa.ingest.annotate import Annotator
 from qa.pipeline import Pipeline, build_pipeline
 from qa.settings import DEFAULT_CORPUS, Settings
 
@@ -36,10 +36,8 @@ class Models:
 
     def pipeline(self, data_dir: Path, **kw: object) -> Pipeline:
         """A pipeline over ``data_dir`` that reuses these models instead of loading its own."""
-        pipeline = build_pipeline(make_settings(data_dir, **kw))
-        pipeline.__dict__["doc_encoder"] = self.encoder  # cached_property slots
-        pipeline.__dict__["annotator"] = self.annotator
-        return pipeline
+        return build_pipeline(make_settings(data_dir, **kw), doc_encoder=self.encoder,
+                              annotator=self.annotator)
 
 
 @pytest.fixture(scope="session")

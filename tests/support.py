@@ -41,9 +41,9 @@ def snapshot(data_dir: Path, questions: tuple[str, ...] = PROBES) -> dict[str, A
             d = pipeline.ask(q).to_dict()
             d.pop("timings_ms", None)
             answers[q] = d
-        articles, chunks = pipeline.index.store.counts()
-        return {"answers": answers, "articles": articles, "chunks": chunks,
-                "generation": pipeline.index.store.generation()}
+        stats = pipeline.stats()
+        return {"answers": answers, "articles": stats.articles, "chunks": stats.chunks,
+                "generation": stats.generation}
     finally:
         pipeline.close()
 

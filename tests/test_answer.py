@@ -10,9 +10,9 @@ import pytest
 from qa.answer.base import AnswerContext
 from qa.answer.question import Kind, analyse
 from qa.answer.rules import RuleAnswerer
-from qa.answer.text import related, stem, tokenize
 from qa.pipeline import Pipeline, build_pipeline
 from qa.settings import Settings
+from qa.text import related, stem, tokenize
 from qa.types import Article, Chunk, Draft, Hit, Span
 
 SPY = (

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.deps import get_conversations, get_pipeline
-from qa.chat import ConversationStore
+from qa.chat.sessions import ConversationStore
 from qa.pipeline import Pipeline
 from tests.api_helpers import copy_index
 from tests.conftest import FOUNDING_Q, Models, make_settings

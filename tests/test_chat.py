@@ -15,12 +15,13 @@ from typing import Any
 
 import pytest
 
-from qa.chat import Chat, ConversationStore
+from qa.chat.chat import Chat
+from qa.chat.followup import Turn, resolve_followup
+from qa.chat.sessions import ConversationStore
 from qa.errors import BadInputError, NotFoundError, TooLargeError
-from qa.followup import Turn, resolve_followup
-from qa.metrics import f1_score, normalize_answer
 from qa.pipeline import Pipeline
 from qa.settings import Settings
+from qa.squad import f1_score, normalize_answer
 from qa.types import Answer, Filters, Hit
 from tests.conftest import FOUNDING_Q
 

@@ -310,7 +310,7 @@ def test_rebuild_replaces_a_damaged_store(corpus_copy: Path) -> None:
 COLD_ASK = """
 import json, sys
 sys.argv = ["ask", "--json", sys.argv[1]]
-from qa.cli import main
+from qa.cli.main import main
 try:
     main()
 except SystemExit as exc:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from qa.cli import app
+from qa.cli.main import app
 from qa.errors import BadInputError
 from qa.eval.loaders import (
     EvalQuestion,
@@ -24,9 +24,9 @@ from qa.eval.loaders import (
 from qa.eval.report import evaluate, gate_failures, parse_fail_under
 from qa.eval.runner import Passage, Record
 from qa.eval.scoring import best_threshold, candidate, grid, metrics, percentile, score, sweep
-from qa.metrics import exact_match, f1_score, normalize_answer
 from qa.pipeline import Pipeline, build_pipeline
 from qa.settings import Settings
+from qa.squad import exact_match, f1_score, normalize_answer
 from tests.conftest import SHARED, make_settings
 
 FIXTURES = Path(__file__).parent / "fixtures" / "eval"

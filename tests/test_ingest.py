@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from qa.errors import BadInputError, NotFoundError
+from qa.ingest.files import Skip, iter_articles, normalise_date, read_file
 from qa.pipeline import Pipeline
-from qa.readers import Skip, iter_articles, normalise_date, read_file
 from qa.settings import DEFAULT_CORPUS
 from qa.store import Store
 from qa.types import Article, Filters
@@ -251,18 +251,19 @@ def test_metadata_change_alone_replaces(corpus_copy: Path, models: Models, tmp_p
     pipeline = models.pipeline(corpus_copy)
     report = pipeline.ingest([path])
     assert (report.added, report.replaced) == (0, 1)
-    assert pipeline.index.store.article(FOUNDING_ID).author == "S. Pohorilov"  # type: ignore[union-attr]
+    assert pipeline.article(FOUNDING_ID).author == "S. Pohorilov"  # type: ignore[union-attr]
     pipeline.close()
 
 
 def test_delete_removes_one_article(corpus_copy: Path, models: Models) -> None:
     pipeline = models.pipeline(corpus_copy)
-    n_articles, n_chunks = pipeline.index.store.counts()
+    before = pipeline.stats()
     gone = len(_chunks(corpus_copy, "GUM_news_korea"))
     report = pipeline.delete(["GUM_news_korea"])
     assert report.deleted == 1 and "1 deleted" in report.summary()
-    assert pipeline.index.store.counts() == (n_articles - 1, n_chunks - gone)
-    assert pipeline.index.store.article("GUM_news_korea") is None
+    after = pipeline.stats()
+    assert (after.articles, after.chunks) == (before.articles - 1, before.chunks - gone)
+    assert pipeline.article("GUM_news_korea") is None
     hits = pipeline.search("North Korea loudspeaker propaganda artillery Yeoncheon", k=20)
     assert hits and all(h.article.id != "GUM_news_korea" for h in hits)
     with pytest.raises(NotFoundError, match="no article with id 'nope'"):

@@ -115,7 +115,7 @@ def test_llm_says_not_in_articles(corpus_index_dir: Path,
 
 
 def test_the_offline_reader_is_the_default(corpus_pipeline: Pipeline) -> None:
-    from qa.answer.reader import ReaderAnswerer
+    from qa.answer.extractive import ReaderAnswerer
 
     assert isinstance(corpus_pipeline.answerer, ReaderAnswerer)
     assert isinstance(corpus_pipeline.answerer.fallback, RuleAnswerer)

@@ -69,7 +69,7 @@ import sys
 import pytest_socket
 pytest_socket.disable_socket(allow_unix_socket=False)
 sys.argv = ["ask", "--json", sys.argv[1]]
-from qa.cli import main
+from qa.cli.main import main
 main()
 """
 

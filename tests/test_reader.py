@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from qa.answer.reader import ReaderAnswerer
+from qa.answer.extractive import ReaderAnswerer
 from qa.answer.rules import RuleAnswerer
-from qa.reader.data import LoadReport, is_check, load_squad
 from qa.reader.features import char_to_token_span, featurize, load_tokenizer
 from qa.reader.model import MANIFEST_FILE, ONNX_FILE, SHIPPED_DIR, TOKENIZER_FILE, Reader
+from qa.training.data import LoadReport, is_check, load_squad
 from tests.conftest import FOUNDING_Q
 from tests.support import run_ask, snapshot
 
@@ -97,11 +97,20 @@ def _broken_reader(tmp_path: Path, damage: str) -> Path:
         (target / TOKENIZER_FILE).write_text(json.dumps(data))
     elif damage == "no-dir":
         shutil.rmtree(target)
+    elif damage == "no-calibration":
+        (target / "calibration.json").unlink()
+    elif damage == "calibration":
+        (target / "calibration.json").write_text('{"names": ["margin"], "mean": [0]}')
+    elif damage == "other-reader":
+        cal = json.loads((target / "calibration.json").read_text())
+        cal["reader_sha256"] = "0" * 64
+        (target / "calibration.json").write_text(json.dumps(cal))
     return target
 
 
 @pytest.mark.parametrize("damage", ["missing", "truncated", "garbage", "manifest",
-                                    "tokenizer", "no-dir"])
+                                    "tokenizer", "no-dir", "no-calibration", "calibration",
+                                    "other-reader"])
 def test_unusable_reader_falls_back_to_rules(damage: str, tmp_path: Path,
                                              corpus_copy: Path) -> None:
     bad = _broken_reader(tmp_path, damage)
@@ -114,6 +123,10 @@ def test_unusable_reader_falls_back_to_rules(damage: str, tmp_path: Path,
     assert "rule answerer" in proc.stderr
     if damage == "tokenizer":
         assert "another tokenizer" in out["note"]
+    if damage == "no-calibration":
+        assert "calibrate-reader" in out["note"]
+    if damage == "other-reader":
+        assert "fitted for another reader" in out["note"]
     # Plain output says so too, and nothing about the index changed.
     plain = run_ask(FOUNDING_Q, data_dir=corpus_copy, QA_READER=str(bad))
     assert plain.returncode == 0 and "rule answerer" in plain.stdout + plain.stderr
@@ -158,18 +171,44 @@ def test_train_reader_bad_options(tmp_path: Path) -> None:
     proc = run_ask("train-reader", "--eval-dir", str(tmp_path / "nope"), "--out",
                    str(tmp_path / "r"), data_dir=tmp_path)
     assert proc.returncode == 2 and "no public sets" in proc.stderr
+    proc = run_ask("train-reader", "--eval-dir", str(FIXTURES), "--train-dir",
+                   str(tmp_path / "no-train"), "--out", str(tmp_path / "r"), data_dir=tmp_path)
+    assert proc.returncode == 2 and "no SQuAD train questions" in proc.stderr
+    proc = run_ask("train-reader", "--eval-dir", str(FIXTURES), "--hard-negatives",
+                   "similar=3,bogus=2", "--out", str(tmp_path / "r"), data_dir=tmp_path)
+    assert proc.returncode == 2 and "bogus" in proc.stderr
+    proc = run_ask("train-reader", "--eval-dir", str(FIXTURES), "--squad-train", "0",
+                   "--resume", "--checkpoint-dir", str(tmp_path / "no-ckpt"), "--out",
+                   str(tmp_path / "r"), data_dir=tmp_path)
+    assert proc.returncode == 2 and "nothing to resume" in proc.stderr
     assert not (tmp_path / "r").exists()
+    proc = run_ask("calibrate-reader", "--reader", str(tmp_path / "nope"), data_dir=tmp_path)
+    assert proc.returncode == 2 and "no reader" in proc.stderr
 
 
 def test_train_reader_end_to_end_on_a_fixture(tmp_path: Path) -> None:
     """A tiny real run: trains, skips the malformed lines, exports int8 ONNX, writes the card,
     and the result loads torch-free. (Quality is measured by bench/, not here.)"""
     out = tmp_path / "reader"
-    proc = run_ask("train-reader", "--eval-dir", str(FIXTURES), "--corpus",
-                   str(tmp_path / "no-corpus"), "--out", str(out), "--epochs", "1",
-                   "--synthetic", "0", "--threads", "1", data_dir=tmp_path, timeout=600)
+    args = ("train-reader", "--eval-dir", str(FIXTURES), "--corpus",
+            str(tmp_path / "no-corpus"), "--out", str(out), "--epochs", "1",
+            "--synthetic", "0", "--threads", "1", "--train-dir", str(FIXTURES / "squad-train"),
+            "--squad-train", "6", "--hard-negatives", "similar=2,swap=2,foreign=2",
+            "--checkpoint-dir", str(tmp_path / "ckpt"))
+    proc = run_ask(*args, data_dir=tmp_path, timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert "questions.public.jsonl:2: not JSON" in proc.stderr
+    assert "squad-train/questions.jsonl:7: not JSON" in proc.stderr
+    assert "answer offset does not match" in proc.stderr
+    manifest = json.loads((out / MANIFEST_FILE).read_text())
+    assert manifest["examples"]["squad1.1-train"] == 6
+    assert manifest["examples"].get("negative:similar", 0) >= 1
+    # --resume from the finished run's checkpoint trains no further step and exports the same
+    # reader: the checkpoint holds the whole state.
+    first = (out / ONNX_FILE).read_bytes()
+    proc = run_ask(*args, "--resume", data_dir=tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert (out / ONNX_FILE).read_bytes() == first
     for name in (ONNX_FILE, TOKENIZER_FILE, MANIFEST_FILE, "MODEL_CARD.md"):
         assert (out / name).is_file(), name
     manifest = json.loads((out / MANIFEST_FILE).read_text())

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from qa.metrics import answer_in_text, exact_match, f1_score, normalize_answer
 from qa.pipeline import Pipeline
+from qa.squad import answer_in_text, exact_match, f1_score, normalize_answer
+from qa.store import Store
 
 
 # -- metrics ---------------------------------------------------------------------------------
@@ -66,11 +67,14 @@ def test_term_weights_rarer_terms_weigh_more() -> None:
     assert w["tangut"] > w["army"] > 0
 
 
-def test_store_document_frequencies(corpus_pipeline: Pipeline) -> None:
-    store = corpus_pipeline.index.store
-    df = store.document_frequencies(["korea", "zzzunknownzzz"])
-    assert 0 < df["korea"] <= store.counts()[1]
-    assert df["zzzunknownzzz"] == 0
+def test_store_document_frequencies(corpus_index_dir: Path) -> None:
+    store = Store(corpus_index_dir / "store.sqlite", readonly=True)
+    try:
+        df = store.document_frequencies(["korea", "zzzunknownzzz"])
+        assert 0 < df["korea"] <= store.counts()[1]
+        assert df["zzzunknownzzz"] == 0
+    finally:
+        store.close()
 
 
 # -- the retriever -------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The answerer protocol: one verb, so a trained reader or an LLM can replace the rules."""
+"""The answerer protocol: one verb (and the threshold its confidences are calibrated
+for), so a trained reader or an LLM can replace the rules."""
 
 from __future__ import annotations
 
@@ -21,6 +22,16 @@ class Answerer(Protocol):
     @property
     def name(self) -> str:
         """Which answerer answered ("rules", "reader", "llm"), as reported with answers."""
+        ...
+
+    @property
+    def threshold(self) -> float:
+        """The abstention threshold calibrated for this answerer's confidences."""
+        ...
+
+    def warm_up(self) -> None:
+        """Load whatever the answerer loads lazily (a model), so a server's first question
+        does not pay for it."""
         ...
 
     def answer(self, question: str, hits: Sequence[Hit], context: AnswerContext) -> Draft:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from qa.answer.text import (
+from qa.text import (
     MONTHS,
     NUMBER_MODIFIERS,
     NUMBER_WORDS,

@@ -18,7 +18,7 @@ from dataclasses import replace
 
 from qa.answer.base import AnswerContext, Answerer
 from qa.citations import citation_order
-from qa.metrics import normalize_answer
+from qa.squad import normalize_answer
 from qa.types import Draft, Hit
 
 _MARKER = re.compile(r"\[(\d+)\]")
@@ -43,9 +43,12 @@ class LLMAnswerer:
         self.api_key = api_key
         self.timeout = timeout
 
+    def warm_up(self) -> None:
+        self.fallback.warm_up()
+
     @property
     def threshold(self) -> float:
-        return float(getattr(self.fallback, "threshold", 0.2))
+        return self.fallback.threshold
 
     def answer(self, question: str, hits: Sequence[Hit], context: AnswerContext) -> Draft:
         base = self.fallback.answer(question, hits, context)

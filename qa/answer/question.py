@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from enum import Enum
 
-from qa.answer.text import Token, tokenize, wordset
+from qa.text import Token, tokenize, wordset
 
 
 class Kind(Enum):

@@ -35,7 +35,7 @@ from qa.answer.candidates import (
     year_candidates,
 )
 from qa.answer.question import NUMERIC_LABELS, TEMPORAL_LABELS, Kind, Question, analyse
-from qa.answer.text import NUMBER_WORDS, Token, related, tokenize, wordset
+from qa.text import NUMBER_WORDS, Token, related, tokenize, wordset
 from qa.types import Draft, Hit, Span
 
 # Units a "how much / how long / how far" answer needs after its number.
@@ -104,6 +104,9 @@ class RuleAnswerer:
     threshold = 0.2
     """From `ask eval --sweep` on the public sets: declines all twenty general-knowledge
     questions tried on the shipped corpus (they score 0.13 or less)."""
+
+    def warm_up(self) -> None:
+        """Nothing to load: the rules are plain Python."""
 
     def __init__(self, max_hits: int = 5, max_sentences: int = 4) -> None:
         self.max_hits = max_hits

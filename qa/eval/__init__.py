@@ -1,5 +1,5 @@
 """``ask eval``: score the bot on a question set, with the metrics the field uses.
 
-Light on purpose: ``qa.cli`` imports ``qa.eval.cli`` at start-up, so nothing heavy is imported
+Light on purpose: ``qa.cli.main`` imports ``qa.cli.eval`` at start-up, so nothing heavy is imported
 here; the loaders, the pipeline and the report writers are imported when the command runs.
 """

@@ -196,6 +196,29 @@ def threshold_chart(rows: Sequence[SweepRow], threshold: float) -> str:
     return _svg(parts, "scores against threshold")
 
 
+def reliability_chart(bins: Sequence[dict[str, Any]]) -> str:
+    """Share of right answers against confidence, bin by bin: on the diagonal when the
+    confidence means what it says. Dot size follows the bin's count."""
+    if not bins:
+        return "<p>No candidate answers to chart.</p>"
+    ticks = [(_x(v / 5, 0, 1), f"{v / 5:.1f}") for v in range(6)]
+    yticks = [(_y(v / 5, 0, 1), f"{v / 5:.1f}") for v in range(6)]
+    parts = _axes("confidence", "share right (F1 >= 0.5)", ticks, yticks)
+    parts.append(_polyline([(_x(0, 0, 1), _y(0, 0, 1)), (_x(1, 0, 1), _y(1, 0, 1))],
+                           "#9aa4b2", "4 3"))
+    most = max(b["n"] for b in bins)
+    parts.append(_polyline([(_x(b["confidence"], 0, 1), _y(b["right"], 0, 1)) for b in bins],
+                           "#4c78a8"))
+    for b in bins:
+        r = 3 + 6 * (b["n"] / most) ** 0.5
+        parts.append(f'<circle cx="{_x(b["confidence"], 0, 1):.1f}" '
+                     f'cy="{_y(b["right"], 0, 1):.1f}" r="{r:.1f}" fill="#4c78a8">'
+                     f'<title>{b["n"]} answers at confidence {b["confidence"]:.2f}: '
+                     f'{b["right"]:.0%} right</title></circle>')
+    parts += _legend([("#4c78a8", "share right"), ("#9aa4b2", "perfect calibration")])
+    return _svg(parts, "reliability diagram")
+
+
 # -- worst misses ------------------------------------------------------------------------------
 MISS_KINDS = (
     ("wrong", "Wrong answers", "Answerable questions answered wrongly: lowest F1 first, the "
@@ -327,7 +350,7 @@ def _metrics_table(report: dict[str, Any]) -> str:
 def _cards(report: dict[str, Any]) -> str:
     m = report["metrics"]
     keys = ["overall_f1", "f1", "exact_match", "answer_in_citations@5", "abstain_f1",
-            "article_recall@5"]
+            "article_recall@5", "ece", "right_at_0.9"]
     cards = "".join(
         f'<div class="card"><div class="n">{escape(k)}</div><div class="v">{_fmt(m.get(k))}'
         "</div></div>" for k in keys if m.get(k) is not None)
@@ -407,6 +430,10 @@ def render_html(ev: Evaluation) -> str:
 <div class="chart"><h3>Scores against the threshold (best overall F1 at {best:.2f};
 always abstaining scores {_fmt(cal.get("always_abstain_overall_f1"))})</h3>
 {threshold_chart(ev.sweep, threshold)}</div>
+<div class="chart"><h3>Reliability: share right against confidence (ECE
+{_fmt(report["metrics"].get("ece"))}; right at confidence &ge; 0.9:
+{_fmt(report["metrics"].get("right_at_0.9"))})</h3>
+{reliability_chart(cal.get("reliability", []))}</div>
 </div>
 {_sweep_table(ev.sweep, threshold, best)}
 <h2>Worst misses ({shown} shown)</h2>

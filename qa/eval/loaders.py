@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from qa.errors import BadInputError
-from qa.readers import Skip
+from qa.ingest.files import Skip
 from qa.types import Article
 
 JSONL_SUFFIXES = {".jsonl", ".ndjson"}

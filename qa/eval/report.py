@@ -21,10 +21,11 @@ from qa.eval.scoring import (
     grid,
     latency,
     metrics,
+    reliability,
     score,
     sweep,
 )
-from qa.readers import Skip
+from qa.ingest.files import Skip
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,9 @@ def evaluate(
             "always_abstain_overall_f1": (
                 round((len(scored) - answerable) / len(scored), 6) if scored else None),
             "sweep": [r.to_dict() for r in rows],
+            "reliability": [{"confidence": c, "right": a, "n": n}
+                            for c, a, n in reliability(candidates).bins],
+            "answers_at_0.9": reliability(candidates).at_90,
         },
         "notes": list(notes),
     }

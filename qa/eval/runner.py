@@ -16,7 +16,7 @@ from typing import Any
 
 from qa.errors import QAError
 from qa.eval.loaders import EvalQuestion
-from qa.readers import Skip
+from qa.ingest.files import Skip
 from qa.types import Answer
 
 TURNS_MODE = ("each turn asked through qa.chat.Chat.answer_history with the earlier turns as "
@@ -135,7 +135,8 @@ def _takes_top_k(chat: Any) -> bool:
 def _chat(pipeline: Any, chat_dir: Path | None) -> Any:
     import tempfile
 
-    from qa.chat import Chat, ConversationStore
+    from qa.chat.chat import Chat
+    from qa.chat.sessions import ConversationStore
 
     base = chat_dir or Path(tempfile.mkdtemp(prefix="ask-eval-chat-"))
     return Chat(pipeline, ConversationStore(base / "chat.sqlite"))

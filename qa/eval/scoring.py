@@ -2,7 +2,7 @@
 
 Conventions (every metric a fraction in [0, 1], latency aside):
 
-- ``exact_match``, ``f1``: SQuAD normalisation and token F1 (``qa.metrics``), best over the gold
+- ``exact_match``, ``f1``: SQuAD normalisation and token F1 (``qa.squad``), best over the gold
   answers, over answerable questions; a question the bot abstains on scores 0.
 - ``answer_in_citations@k``: a normalised gold answer occurs, on token boundaries, in one of the
   first k cited passages (in the order the bot shows them), over answerable questions.
@@ -13,6 +13,10 @@ Conventions (every metric a fraction in [0, 1], latency aside):
 - ``overall_f1``, ``overall_exact_match``: SQuAD v2.0's official way, over all questions: an
   unanswerable question scores 1 if the bot abstained and 0 otherwise, an answerable one its
   F1 / EM (0 if abstained).
+- ``ece``: expected calibration error of the confidence (10 equal-width bins), over every
+  question with a candidate answer, whatever the threshold; a candidate is right when the
+  question is answerable and its token F1 is at least 0.5. ``right_at_0.9``: the share of
+  those candidates with confidence >= 0.9 that are right.
 
 A metric with nothing to measure (``abstain_recall`` on a set without unanswerable questions)
 is ``None``, shown as "n/a".
@@ -25,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from qa.eval.runner import Record
-from qa.metrics import answer_in_text, exact_match, f1_score
+from qa.squad import answer_in_text, exact_match, f1_score
 
 CITATION_KS = (1, 3, 5)
 
@@ -43,10 +47,15 @@ METRICS: dict[str, str] = {
     "false_abstention_rate": "answerable",
     "overall_exact_match": "all",
     "overall_f1": "all",
+    "ece": "with a candidate",
+    "right_at_0.9": "confidence >= 0.9",
 }
 """Metric name -> the questions it is computed over. All are fractions in [0, 1]."""
 
-LOWER_IS_BETTER = {"false_abstention_rate"}
+LOWER_IS_BETTER = {"false_abstention_rate", "ece"}
+RIGHT_F1 = 0.5
+"""A candidate answer is right from this token F1 on."""
+BINS = 10
 
 
 @dataclass(frozen=True)
@@ -160,7 +169,46 @@ def metrics(scored: Sequence[Scored]) -> dict[str, float | None]:
     out["false_abstention_rate"] = _mean([float(s.abstained) for s in answerable])
     out["overall_exact_match"] = _mean([s.overall_em for s in scored])
     out["overall_f1"] = _mean([s.overall_f1 for s in scored])
+    rel = reliability([s.candidate for s in scored])
+    out["ece"] = rel.ece
+    out["right_at_0.9"] = rel.right_at_90
     return {name: (round(v, 6) if v is not None else None) for name, v in out.items()}
+
+
+@dataclass(frozen=True)
+class Reliability:
+    """How far the confidence is from the share of right answers, bin by bin."""
+
+    bins: tuple[tuple[float, float, int], ...]
+    """(mean confidence, share right, count) per equal-width bin, empty bins left out."""
+    ece: float | None
+    right_at_90: float | None
+    at_90: int
+
+
+def is_right(c: Candidate) -> bool:
+    return c.record.question.answerable and c.f1 >= RIGHT_F1
+
+
+def reliability(candidates: Sequence[Candidate]) -> Reliability:
+    pairs = [(min(max(c.record.confidence, 0.0), 1.0), is_right(c)) for c in candidates
+             if c.record.candidate]
+    if not pairs:
+        return Reliability((), None, None, 0)
+    bins: list[tuple[float, float, int]] = []
+    ece = 0.0
+    for b in range(BINS):
+        lo, hi = b / BINS, (b + 1) / BINS
+        inside = [(p, r) for p, r in pairs if lo <= p < hi or (b == BINS - 1 and p == 1.0)]
+        if not inside:
+            continue
+        conf = sum(p for p, _ in inside) / len(inside)
+        acc = sum(1 for _, r in inside if r) / len(inside)
+        bins.append((round(conf, 4), round(acc, 4), len(inside)))
+        ece += len(inside) * abs(conf - acc)
+    high = [r for p, r in pairs if p >= 0.9]
+    return Reliability(tuple(bins), ece / len(pairs),
+                       (sum(high) / len(high)) if high else None, len(high))
 
 
 # -- latency --------------------------------------------------------------------------------

@@ -1,2 +1,2 @@
-"""The trained extractive reader: training (torch, ``ask train-reader``) and reading
-(onnxruntime + tokenizers, on the question path)."""
+"""The trained extractive reader at question time: onnxruntime + tokenizers only (its
+training, which needs torch, lives in ``qa.training``)."""

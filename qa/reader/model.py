@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,17 @@ class ReaderUnavailable(Exception):
 
 
 @dataclass(frozen=True)
+class Span:
+    """One candidate answer in a passage: character offsets and its score."""
+
+    start: int
+    end: int
+    text: str
+    score: float
+    """Start logit + end logit."""
+
+
+@dataclass(frozen=True)
 class Reading:
     """The reader's best span in one passage, with the scores to rank and abstain by."""
 
@@ -40,6 +53,8 @@ class Reading:
     text: str
     span_score: float
     null_score: float
+    candidates: tuple[Span, ...] = ()
+    """The n best clean spans, best first (``candidates[0]`` is this reading's span)."""
 
     @property
     def margin(self) -> float:
@@ -49,6 +64,72 @@ class Reading:
     @property
     def probability(self) -> float:
         return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, self.margin))))
+
+    @property
+    def runner_up(self) -> float:
+        """How far the best span is ahead of the best span that does not overlap it."""
+        for c in self.candidates[1:]:
+            if c.end <= self.start or c.start >= self.end:
+                return self.span_score - c.score
+        return 10.0
+
+
+N_BEST = 20
+"""Start/end pairs considered per window (the usual n-best of SQuAD readers)."""
+
+_DANGLING = frozenset({"and", "or", "but", "of", "which", "that", "who", "whom", "while",
+                       "with", "to", "by", "for", "in", "on", "at", "from", "as", "than",
+                       "the", "a", "an"})
+_EDGE_PUNCT = " ,;:-\u2013\u2014(\"'\u201c\u201d\u2018"
+
+
+def trim(text: str, start: int, end: int) -> tuple[int, int]:
+    """Offsets without dangling edge words and punctuation ("11,000 troops to support
+    Russia, of which" keeps "11,000 troops to support Russia"). Never empties a span."""
+    a, b = start, end
+    for _ in range(4):
+        before = (a, b)
+        while b > a and text[b - 1] in _EDGE_PUNCT:
+            b -= 1
+        while a < b and text[a] in _EDGE_PUNCT and text[a] not in "(\"'\u201c\u2018":
+            a += 1
+        words = text[a:b].split()
+        if len(words) > 1 and words[-1].lower() in _DANGLING:
+            b = a + text[a:b].rstrip().rfind(words[-1])
+            b = len(text[:b].rstrip())
+        if len(words) > 1 and words[0].lower() in _DANGLING - {"the", "a", "an"}:
+            a = a + text[a:b].find(words[0]) + len(words[0])
+            while a < b and text[a].isspace():
+                a += 1
+        if (a, b) == before:
+            break
+    if b <= a:
+        return start, end
+    # An opening parenthesis or quote left without its closing one goes too.
+    piece = text[a:b]
+    if piece.count("(") > piece.count(")") and piece.startswith("("):
+        a += 1
+    if piece.count(")") > piece.count("(") and piece.endswith(")"):
+        b -= 1
+    return (a, b) if b > a else (start, end)
+
+
+def _inside_word(text: str, at: int) -> bool:
+    """Whether offset ``at`` cuts a word or a number ("11,|000", "wou|nded")."""
+    if at <= 0 or at >= len(text):
+        return False
+    left, right = text[at - 1], text[at]
+    if left.isalnum() and right.isalnum():
+        return True
+    if left in ",." and right.isdigit() and at >= 2 and text[at - 2].isdigit():
+        return True
+    return right in ",." and left.isdigit() and at + 1 < len(text) and text[at + 1].isdigit()
+
+
+def crosses(breaks: Sequence[int], start: int, end: int) -> bool:
+    """Whether a sentence starts strictly inside ``[start, end)``."""
+    i = bisect_right(breaks, start)
+    return i < len(breaks) and breaks[i] < end
 
 
 def tokenizer_fingerprint(path: Path) -> str:
@@ -129,26 +210,33 @@ class Reader:
                 results[i] = (start[row, :n], end[row, :n])
         return [results[i] for i in range(len(features))]
 
-    def read(self, question: str, contexts: list[str]) -> list[Reading]:
+    def read(self, question: str, contexts: list[str],
+             breaks: Sequence[Sequence[int]] | None = None) -> list[Reading]:
+        """The best clean span of each context. ``breaks`` gives, per context, the offsets
+        where its sentences start: no span crosses one, nor a line break."""
         if not contexts:
             return []
         features = self.featurize(question, contexts)
-        return self.decode(features, self.logits(features), contexts)
+        return self.decode(features, self.logits(features), contexts, breaks=breaks)
 
     def featurize(self, question: str, contexts: list[str]) -> list[Feature]:
         return featurize(self.tokenizer, question, contexts, max_length=self.max_length,
                          stride=self.stride)
 
     def decode(self, features: list[Feature], logits: list[tuple[np.ndarray, np.ndarray]],
-               contexts: list[str], length_penalty: float | None = None) -> list[Reading]:
-        """The best span of each context: start + end logit, less ``length_penalty`` per
-        token beyond the first (0 in the shipped manifest: a penalty of 0.2 gained QAMR 0.006
-        F1 and lost SQuAD 0.03 on the check questions, `bench/reader_bench.py`)."""
+               contexts: list[str], length_penalty: float | None = None,
+               breaks: Sequence[Sequence[int]] | None = None) -> list[Reading]:
+        """The n best clean spans of each context: start + end logit, less
+        ``length_penalty`` per token beyond the first (0 in the shipped manifest: a penalty
+        of 0.2 gained QAMR 0.006 F1 and lost SQuAD 0.03 on the check questions,
+        `bench/reader_bench.py`). A span is clean when it stays inside one sentence and one
+        line, and is trimmed of dangling edge words."""
         penalty = self.length_penalty if length_penalty is None else length_penalty
-        best: list[Reading | None] = [None] * len(contexts)
+        spans: list[dict[tuple[int, int], Span]] = [{} for _ in contexts]
         null: list[float] = [math.inf] * len(contexts)
         for f, (s, e) in zip(features, logits, strict=True):
-            null[f.example] = min(null[f.example], float(s[0] + e[0]))
+            k = f.example
+            null[k] = min(null[k], float(s[0] + e[0]))
             cs, ce = f.context_start, f.context_end
             if ce < cs:
                 continue
@@ -158,18 +246,32 @@ class Reader:
             grid = ss[:, None] + ee[None, :] - penalty * np.maximum(length, 0)
             band = (length >= 0) & (length < self.max_answer_tokens)
             grid = np.where(band, grid, -np.inf)
-            flat = int(np.argmax(grid))
-            i, j = divmod(flat, n)
-            score = float(grid[i, j])
-            cur = best[f.example]
-            if cur is None or score > cur.span_score:
+            flat = grid.ravel()
+            top = np.argpartition(-flat, min(N_BEST * 3, flat.size - 1))[:N_BEST * 3]
+            top = top[np.argsort(-flat[top])]
+            text = contexts[k]
+            found = 0
+            for idx in top:
+                score = float(flat[idx])
+                if not math.isfinite(score) or found >= N_BEST:
+                    break
+                i, j = divmod(int(idx), n)
                 a, b = f.offsets[cs + i][0], f.offsets[cs + j][1]
-                best[f.example] = Reading(a, b, contexts[f.example][a:b], score, 0.0)
+                if ("\n" in text[a:b] or _inside_word(text, a) or _inside_word(text, b)
+                        or (breaks is not None and crosses(breaks[k], a, b))):
+                    continue
+                a, b = trim(text, a, b)
+                found += 1
+                cur = spans[k].get((a, b))
+                if cur is None or score > cur.score:
+                    spans[k][(a, b)] = Span(a, b, text[a:b], score)
         readings = []
         for k in range(len(contexts)):
-            r = best[k]
-            if r is None:
+            ranked = tuple(sorted(spans[k].values(), key=lambda c: -c.score)[:N_BEST])
+            if not ranked:
                 readings.append(Reading(0, 0, "", -math.inf, null[k]))
-            else:
-                readings.append(Reading(r.start, r.end, r.text, r.span_score, null[k]))
+                continue
+            best = ranked[0]
+            readings.append(Reading(best.start, best.end, best.text, best.score, null[k],
+                                    ranked))
         return readings

@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Any
+from typing import Any, Protocol
 
-from qa.chunking import SentenceSplitter, paragraphs
+from qa.ingest.chunking import SentenceSplitter, paragraphs
 from qa.types import Span
 
 # Only the NER component: it carries its own token-to-vector layer in en_core_web_sm, so the
 # tagger, parser and lemmatiser can be left out, which more than doubles throughput.
 _EXCLUDE = ["parser", "lemmatizer", "tagger", "attribute_ruler", "tok2vec", "senter"]
+
+
+class Annotates(Protocol):
+    """What ingest needs of an annotator: sentence spans and entity spans."""
+
+    def sentences(self, text: str) -> list[Span]:
+        """Sentence spans of one text, in its character offsets."""
+        ...
+
+    def entities(self, texts: list[str]) -> list[list[Span]]:
+        """Entity spans (labelled) of each text."""
+        ...
 
 
 class EntityTagger:

@@ -6,13 +6,18 @@ import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from qa.cli.progress import console, progress_bar
 from qa.errors import BadInputError, QAError
-from qa.settings import Settings
+from qa.settings import load_settings
 from qa.types import Filters
+
+if TYPE_CHECKING:
+    from qa.ingest.ingestor import IngestReport
+    from qa.pipeline import Pipeline
 
 PLUGIN_GROUP = "article_qa.commands"
 """Entry-point group for commands defined in higher layers (``ask serve`` lives in ``api``):
@@ -50,17 +55,10 @@ class DefaultGroup(click.Group):
         return command
 
 
-def _settings() -> Settings:
-    try:
-        return Settings()
-    except Exception as exc:  # pydantic ValidationError: a bad QA_* variable
-        raise click.ClickException(f"bad configuration: {exc}") from exc
-
-
-def _pipeline() -> Any:
+def _pipeline() -> Pipeline:
     from qa.pipeline import build_pipeline
 
-    return build_pipeline(_settings())
+    return build_pipeline(load_settings())
 
 
 def _fail(exc: QAError) -> None:
@@ -68,38 +66,39 @@ def _fail(exc: QAError) -> None:
     sys.exit(exc.exit_code)
 
 
-def _console(stderr: bool = False) -> Any:
-    from rich.console import Console
-
-    return Console(stderr=stderr, highlight=False)
-
-
-def _progress_bar() -> Any:
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(
-        TextColumn("[bold]ingest"), BarColumn(),
-        TextColumn("{task.fields[articles]} articles, {task.fields[chunks]} chunks"),
-        TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
-        console=_console(stderr=True), transient=True,
-    )
-
-
-def _run_ingest(pipeline: Any, paths: list[Path], rebuild: bool = False) -> Any:
+def _ingest_progress() -> Any:
+    """A bar with the running article and chunk counts and rates; returns (bar, callback)."""
     import time
 
+    bar = progress_bar("ingest", "{task.fields[articles]} articles, {task.fields[chunks]} "
+                                 "chunks {task.fields[rate]}")
+    task = bar.add_task("ingest", total=None, articles=0, chunks=0, rate="")
     started = time.perf_counter()
-    with _progress_bar() as bar:
-        task = bar.add_task("ingest", total=None, articles=0, chunks=0, rate="")
 
-        def progress(articles: int, chunks: int) -> None:
-            dt = max(time.perf_counter() - started, 1e-6)
-            bar.update(task, articles=articles, chunks=chunks,
-                       rate=f"{articles / dt:.1f} articles/s, {chunks / dt:.0f} chunks/s")
+    def progress(articles: int, chunks: int) -> None:
+        dt = max(time.perf_counter() - started, 1e-6)
+        bar.update(task, articles=articles, chunks=chunks,
+                   rate=f"{articles / dt:.1f} articles/s, {chunks / dt:.0f} chunks/s")
 
+    return bar, progress
+
+
+def _run_ingest(pipeline: Pipeline, paths: list[Path], rebuild: bool = False) -> IngestReport:
+    bar, progress = _ingest_progress()
+    with bar:
         if rebuild:
             return pipeline.rebuild(paths, progress)
         return pipeline.ingest(paths, progress)
+
+
+def _ensure_corpus(pipeline: Pipeline) -> None:
+    if not pipeline.is_empty():
+        return
+    bar, progress = _ingest_progress()
+    with bar:
+        report = pipeline.ensure_corpus(progress)
+    if report is not None:
+        click.echo(f"indexed the shipped corpus: {report.summary()}", err=True)
 
 
 @click.group(cls=DefaultGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -127,7 +126,7 @@ def question_cmd(question: tuple[str, ...], as_json: bool, top_k: int | None,
                  source: str | None, author: str | None, date_from: str | None,
                  date_to: str | None) -> None:
     """Answer QUESTION from the indexed articles, citing the passages it rests on."""
-    from qa.readers import normalise_date
+    from qa.ingest.files import normalise_date
 
     for name, value in (("--since", date_from), ("--until", date_to)):
         if value is not None and normalise_date(value) is None:
@@ -137,12 +136,7 @@ def question_cmd(question: tuple[str, ...], as_json: bool, top_k: int | None,
         pipeline = _pipeline()
         pipeline.validate_question(" ".join(question))
         pipeline.check()
-        if pipeline.index.is_empty():
-            report = (_run_ingest(pipeline, [pipeline.settings.corpus_dir])
-                      if pipeline.settings.auto_ingest and pipeline.settings.corpus_dir.is_dir()
-                      else None)
-            if report is not None:
-                click.echo(f"indexed the shipped corpus: {report.summary()}", err=True)
+        _ensure_corpus(pipeline)
         answer = pipeline.ask(" ".join(question), top_k=top_k, filters=filters)
     except QAError as exc:
         _fail(exc)
@@ -150,9 +144,9 @@ def question_cmd(question: tuple[str, ...], as_json: bool, top_k: int | None,
     if as_json:
         click.echo(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
     else:
-        from qa.render import render_answer
+        from qa.cli.render import render_answer
 
-        render_answer(_console(), answer)
+        render_answer(console(), answer)
 
 
 @app.command("ingest")
@@ -213,8 +207,7 @@ def stats_cmd(as_json: bool, list_articles: bool) -> None:
     try:
         pipeline = _pipeline()
         stats = pipeline.stats()
-        arts = pipeline.index.store.articles(limit=100_000) if (
-            list_articles and pipeline.index.exists()) else []
+        arts = pipeline.articles(limit=100_000) if list_articles else []
     except QAError as exc:
         _fail(exc)
         return
@@ -232,14 +225,15 @@ def stats_cmd(as_json: bool, list_articles: bool) -> None:
         click.echo(f"{a.id}\t{a.date or '-'}\t{a.title or ''}")
 
 
-# qa.eval.cli imports only click at module level; the evaluation itself loads when run.
-from qa.eval.cli import eval_cmd  # noqa: E402
+# qa.cli.eval imports only click at module level; the evaluation itself loads when run.
+from qa.cli.eval import eval_cmd  # noqa: E402
 
 app.add_command(eval_cmd, "eval")
 
-from qa.reader.cli import train_reader_cmd  # noqa: E402
+from qa.cli.train_reader import calibrate_reader_cmd, train_reader_cmd  # noqa: E402
 
 app.add_command(train_reader_cmd, "train-reader")
+app.add_command(calibrate_reader_cmd, "calibrate-reader")
 
 
 def main() -> None:

@@ -12,11 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from qa.annotate import Annotator
-from qa.chunking import make_chunks
+from embeddings.encoder import Encoder
 from qa.errors import BadInputError, NotFoundError
 from qa.index import ArticleIndex, Manifest
-from qa.readers import Skip, iter_articles
+from qa.ingest.annotate import Annotates
+from qa.ingest.chunking import make_chunks
+from qa.ingest.files import Skip, iter_articles
 from qa.store import Store
 from qa.types import Article, Chunk, Span
 
@@ -80,8 +81,8 @@ class Ingestor:
     def __init__(
         self,
         index: ArticleIndex,
-        encoder: Any,
-        annotator: Annotator,
+        encoder: Encoder,
+        annotator: Annotates,
         manifest: Manifest,
         *,
         batch_chunks: int = 2000,

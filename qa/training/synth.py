@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from qa.reader.data import Example
+from qa.training.data import Example
 
 
 @dataclass(frozen=True)

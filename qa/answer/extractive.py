@@ -8,13 +8,22 @@ rule answerer answers instead, and every answer says so in its note.
 from __future__ import annotations
 
 import logging
+import math
 import re
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 
 from qa.answer.base import AnswerContext, Answerer
-from qa.reader.model import Reader, ReaderUnavailable, Reading
+from qa.answer.confidence import (
+    CalibrationUnavailable,
+    Calibrator,
+    Candidate,
+    expected_type,
+    signals,
+    type_match,
+)
+from qa.reader.model import Reader, ReaderUnavailable, Reading, Span
 from qa.types import Draft, Hit
 
 log = logging.getLogger(__name__)
@@ -32,6 +41,10 @@ On the check questions it changed nothing (0 to 8 tried, `bench/reader_bench.py
 --numeric-bonus`); it settles the founding article's "hundreds of Russian and North Korean
 soldiers were killed" against "of which 300 are believed to have been killed"."""
 
+TYPE_WINDOW = 2.0
+"""How far (in span-score logits) a runner-up of the asked-for type may trail the best span
+and still be preferred to it."""
+
 _QUANTITY = re.compile(r"\bhow\s+(many|much)\b", re.IGNORECASE)
 
 
@@ -45,13 +58,18 @@ class ReaderAnswerer:
     """Extractive answers from a trained span reader, with the rules as the fallback."""
 
     def __init__(self, directory: Path, fallback: Answerer, *, passages: int = 3,
-                 threads: int = 2, retrieval_weight: float = RETRIEVAL_WEIGHT) -> None:
+                 threads: int = 2, retrieval_weight: float = RETRIEVAL_WEIGHT,
+                 calibrated: bool = True) -> None:
         self.directory = directory
         self.fallback = fallback
         self.passages = passages
         self.threads = threads
         self.retrieval_weight = retrieval_weight
+        self.calibrated = calibrated
+        """False only while fitting the calibration: confidence is then the reader's own
+        sigmoid(span - no answer)."""
         self._reader: Reader | None = None
+        self._calibrator: Calibrator | None = None
         self._failure: str | None = None
         self._lock = threading.Lock()
 
@@ -61,11 +79,19 @@ class ReaderAnswerer:
         with self._lock:
             if self._reader is None and self._failure is None:
                 try:
-                    self._reader = Reader(self.directory, threads=self.threads)
-                except ReaderUnavailable as exc:
+                    reader = Reader(self.directory, threads=self.threads)
+                    if self.calibrated:
+                        self._calibrator = Calibrator.load(
+                            self.directory, reader.manifest.get("onnx_sha256"))
+                    self._reader = reader
+                except (ReaderUnavailable, CalibrationUnavailable) as exc:
                     self._failure = str(exc)
                     log.warning("%s; answering with the rule answerer instead", exc)
         return self._reader
+
+    def warm_up(self) -> None:
+        self._load()
+        self.fallback.warm_up()
 
     @property
     def name(self) -> str:
@@ -76,7 +102,9 @@ class ReaderAnswerer:
         """The abstention threshold calibrated for this answerer's confidences."""
         reader = self._load()
         if reader is None:
-            return float(getattr(self.fallback, "threshold", 0.2))
+            return self.fallback.threshold
+        if self._calibrator is not None:
+            return self._calibrator.threshold
         return reader.threshold
 
     @property
@@ -95,29 +123,65 @@ class ReaderAnswerer:
         read = list(hits[: self.passages])
         if not read:
             return Draft("", 0.0, "", None)
-        readings = reader.read(question, [h.chunk.text for h in read])
-        ranked = sorted(range(len(read)),
-                        key=lambda i: -self._rank_score(question, readings[i], read[i]))
+        readings = reader.read(question, [h.chunk.text for h in read],
+                               breaks=[self._breaks(h, context) for h in read])
+        kind = expected_type(question)
+        spans = [self._typed(r, kind) for r in readings]
+        scores = [self._rank_score(question, sp, h) for sp, h in zip(spans, read, strict=True)]
+        ranked = sorted(range(len(read)), key=lambda i: -scores[i])
         best = ranked[0]
-        r = readings[best]
+        sp, r = spans[best], readings[best]
         order = tuple(ranked) + tuple(range(len(read), len(hits)))
-        if not r.text:
+        if sp is None:
             return Draft("", 0.0, "", best, order=order)
         hit = read[best]
-        start, end = hit.chunk.start + r.start, hit.chunk.start + r.end
+        start, end = hit.chunk.start + sp.start, hit.chunk.start + sp.end
         ev_start, ev_end = self._sentence(hit, start, end, context)
+        candidates = [
+            Candidate(x.text if x else "", (x.score - rr.null_score) if x else -20.0,
+                      x.score if x else -20.0, rr.null_score, rr.runner_up,
+                      scores[i] if x else -1e3, h.score, h.dense, h.lexical)
+            for i, (x, rr, h) in enumerate(zip(spans, readings, read, strict=True))]
+        features = signals(question, best, candidates, hit.article.text[ev_start:ev_end],
+                           hit.chunk.text, hit.article.title)
+        calibrator = self._calibrator
+        confidence = (calibrator.probability(features) if calibrator is not None
+                      else 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, sp.score - r.null_score)))))
         return Draft(
-            answer=hit.article.text[start:end], confidence=round(r.probability, 4),
+            answer=hit.article.text[start:end], confidence=round(confidence, 4),
             evidence=hit.article.text[ev_start:ev_end], hit_index=best,
             answer_start=start, answer_end=end, evidence_start=ev_start, evidence_end=ev_end,
-            order=order,
+            order=order, signals=tuple(features.items()),
         )
 
-    def _rank_score(self, question: str, reading: Reading, hit: Hit) -> float:
-        if not reading.text:
+    @staticmethod
+    def _typed(reading: Reading, kind: str) -> Span | None:
+        """The best span, or a close runner-up of the type the question asks for (a figure
+        for how-many, a name for who) when the best is not of that type."""
+        if not reading.candidates:
+            return None
+        best = reading.candidates[0]
+        if not kind or type_match(kind, best.text) == 1.0:
+            return best
+        for c in reading.candidates[1:]:
+            if c.score < best.score - TYPE_WINDOW:
+                break
+            if type_match(kind, c.text) == 1.0:
+                return c
+        return best
+
+    @staticmethod
+    def _breaks(hit: Hit, context: AnswerContext) -> list[int]:
+        """Where the passage's stored sentences start, in passage offsets."""
+        sentences, _ = context.annotations(hit.article.id)
+        lo, hi = hit.chunk.start, hit.chunk.end
+        return [s.start - lo for s in sentences if lo < s.start < hi]
+
+    def _rank_score(self, question: str, span: Span | None, hit: Hit) -> float:
+        if span is None:
             return -1e9
-        return (reading.span_score + self.retrieval_weight * hit.score
-                + QUANTITY_BONUS * quantity_bonus(question, reading.text))
+        return (span.score + self.retrieval_weight * hit.score
+                + QUANTITY_BONUS * quantity_bonus(question, span.text))
 
     @staticmethod
     def _sentence(hit: Hit, start: int, end: int, context: AnswerContext) -> tuple[int, int]:

@@ -1,4 +1,4 @@
-"""``ask eval``: the click command. Imports nothing heavy at module level (``qa.cli`` loads it
+"""``ask eval``: the click command. Imports nothing heavy at module level (``qa.cli.main`` loads it
 at start-up); the loaders, the pipeline and the writers are imported when it runs."""
 
 from __future__ import annotations
@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import click
+
+from qa.cli.progress import console, progress_bar
 
 
 @click.command("eval")
@@ -63,12 +65,6 @@ def eval_cmd(questions: Path, corpus: Path | None, out_dir: Path | None, k: int 
         sys.exit(code)
 
 
-def _console(stderr: bool = False) -> Any:
-    from rich.console import Console
-
-    return Console(stderr=stderr, highlight=False)
-
-
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -96,18 +92,15 @@ def _commit() -> str | None:
 def _ingest(pipeline: Any, corpus: Path, articles: tuple[str, ...]) -> Any:
     """The corpus into the (temporary) index, with the same reader and ingestor as
     ``ask ingest``; a SQuAD JSON corpus becomes one article per title."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
     from qa.eval.loaders import is_squad_file, squad_articles
-    from qa.readers import Skip, iter_articles
+    from qa.ingest.files import Skip, iter_articles
 
     items: Any = squad_articles(corpus) if is_squad_file(corpus) else iter_articles([corpus])
     if articles:
         wanted = set(articles)
         items = (i for i in items if isinstance(i, Skip) or i.id in wanted)
-    with Progress(TextColumn("[bold]indexing corpus"), BarColumn(),
-                  TextColumn("{task.fields[articles]} articles, {task.fields[chunks]} chunks"),
-                  TimeElapsedColumn(), console=_console(stderr=True), transient=True) as bar:
+    with progress_bar("indexing corpus",
+                      "{task.fields[articles]} articles, {task.fields[chunks]} chunks") as bar:
         task = bar.add_task("ingest", total=None, articles=0, chunks=0)
 
         def progress(done: int, chunks: int) -> None:
@@ -119,26 +112,16 @@ def _ingest(pipeline: Any, corpus: Path, articles: tuple[str, ...]) -> Any:
 
 
 def _ask_all(pipeline: Any, qs: Any, k: int, threshold: float, chat_dir: Path) -> Any:
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
     from qa.eval.runner import run_questions
     from qa.eval.scoring import candidate, score
 
     totals = {"f1": 0.0, "n": 0, "done": 0}
     total = len(qs.questions)
-    console = _console(stderr=True)
+    err = console(stderr=True)
     # Off a terminal (CI logs) the bar is not drawn: a line every tenth of the way instead.
-    every = 0 if console.is_terminal else max(total // 10, 1)
-    with Progress(TextColumn("[bold]asking"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("overall F1 so far {task.fields[f1]}"), TimeElapsedColumn(),
-                  TimeRemainingColumn(), console=console, transient=True) as bar:
+    every = 0 if err.is_terminal else max(total // 10, 1)
+    with progress_bar("asking", "overall F1 so far {task.fields[f1]}", counted=True,
+                      remaining=True) as bar:
         task = bar.add_task("ask", total=total, f1="-")
 
         def tick(rec: Any) -> None:
@@ -149,7 +132,7 @@ def _ask_all(pipeline: Any, qs: Any, k: int, threshold: float, chat_dir: Path) -
             f1 = f"{totals['f1'] / totals['n']:.3f}" if totals["n"] else "-"
             bar.update(task, advance=1, f1=f1)
             if every and (totals["done"] % every == 0 or totals["done"] == total):
-                console.print(f"asked {totals['done']}/{total}, overall F1 so far {f1}",
+                err.print(f"asked {totals['done']}/{total}, overall F1 so far {f1}",
                               markup=False)
 
         return run_questions(pipeline, qs.questions, k=k, threshold=threshold,
@@ -177,14 +160,11 @@ def _run(questions: Path, corpus: Path | None, out_dir: Path | None, k: int | No
     )
     from qa.eval.runner import TURNS_MODE
     from qa.eval.scoring import candidate
-    from qa.settings import Settings
+    from qa.settings import load_settings
 
-    err = _console(stderr=True)
+    err = console(stderr=True)
     # Everything that can be wrong with the input is found before any work is done.
-    try:
-        settings = Settings()
-    except Exception as exc:  # pydantic ValidationError: a bad QA_* variable
-        raise click.ClickException(f"bad configuration: {exc}") from exc
+    settings = load_settings()
     old = load_report(compare_to) if compare_to is not None else None
     if corpus is not None and not corpus.exists():
         raise BadInputError(f"no such corpus file or folder: {corpus}")
@@ -220,20 +200,20 @@ def _run(questions: Path, corpus: Path | None, out_dir: Path | None, k: int | No
         else:
             run_settings = settings.model_copy(update={"abstain_threshold": 0.0})
             pipeline = build_pipeline(run_settings)
-            if not pipeline.index.exists():
+            if not pipeline.exists():
                 raise BadInputError(
                     f"there is no index at {settings.data_dir}: ingest articles first "
                     "(`ask ingest PATH`) or pass --corpus ARTICLES")
             pipeline.check()
-            if pipeline.index.is_empty():
+            if pipeline.is_empty():
                 raise BadInputError(f"the index at {settings.data_dir} is empty: ingest "
                                     "articles first or pass --corpus ARTICLES")
             data_dir = str(settings.data_dir)
             ingest_summary = None
         # The configured threshold, else the one calibrated for this answerer.
         threshold = (settings.abstain_threshold if settings.abstain_threshold is not None
-                     else float(getattr(pipeline.answerer, "threshold", 0.2)))
-        known = {row[0] for row in pipeline.index.store.conn.execute("SELECT id FROM articles")}
+                     else pipeline.answerer.threshold)
+        known = pipeline.article_ids()
         qs, not_indexed = resolve_article_ids(qs, known)
 
         records, refused = _ask_all(pipeline, qs, k, threshold, tmp)
@@ -271,7 +251,7 @@ def _run(questions: Path, corpus: Path | None, out_dir: Path | None, k: int | No
             pipeline.close()
         shutil.rmtree(tmp, ignore_errors=True)
 
-    out = _console()
+    out = console()
     for table in summary_tables(ev.report):
         out.print(table)
     for note in notes:

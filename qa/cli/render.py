@@ -5,14 +5,8 @@ from __future__ import annotations
 from rich.console import Console
 from rich.text import Text
 
-from qa.types import Answer, Citation
-
-NO_ANSWER = "The articles do not answer this question."
-
-
-def source_line(c: Citation) -> str:
-    who = ", ".join(x for x in (c.author, c.source, c.date) if x)
-    return f"[{c.number}] {c.title or c.article_id}" + (f" - {who}" if who else "")
+from qa.citations import NO_ANSWER, source_line
+from qa.types import Answer
 
 
 def render_answer(console: Console, answer: Answer, *, passages: int = 3) -> None:

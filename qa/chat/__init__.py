@@ -1,0 +1,1 @@
+"""Chat: conversations kept in SQLite, follow-ups rewritten into whole questions."""

@@ -1,0 +1,1 @@
+"""The `ask` command line: one door onto the pipeline, beside the API."""

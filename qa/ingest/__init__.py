@@ -1,0 +1,1 @@
+"""Ingest: read files into articles, split sentences, tag entities, chunk, embed, store."""

@@ -1,0 +1,3 @@
+"""Training the extractive reader (torch; ``ask train-reader``).
+
+Never imported on the question path."""

