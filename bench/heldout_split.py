@@ -1,7 +1,9 @@
 """Split an `ask eval` run into the reader's held-out check questions and the questions it
 was trained on, and score each part at one threshold.
 
-    python bench/heldout_split.py runs/squad20/results.jsonl [--threshold 0.5]
+    python bench/heldout_split.py runs/squad20/results.jsonl [--threshold T]
+
+The threshold defaults to the one in the run's report.json (the answerer's calibrated one).
 
 The reader trains on nine public questions in ten; figures over all public questions are
 therefore optimistic. The check tenth (qa.training.data.is_check) is what a new question
@@ -46,9 +48,13 @@ def score(rows: list[dict], threshold: float) -> dict[str, float | int | None]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("results", type=Path)
-    ap.add_argument("--threshold", type=float, default=0.5)
+    ap.add_argument("--threshold", type=float, default=None)
     args = ap.parse_args()
     rows = [json.loads(line) for line in args.results.open() if line.strip()]
+    if args.threshold is None:
+        report = json.loads((args.results.parent / "report.json").read_text())
+        args.threshold = float(report["calibration"]["threshold"])
+        print(f"threshold {args.threshold} (from report.json)")
     for name, part in (("held out (check)", [r for r in rows if is_check(r["id"])]),
                        ("trained on", [r for r in rows if not is_check(r["id"])]),
                        ("all", rows)):

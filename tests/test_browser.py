@@ -19,8 +19,9 @@ CHROMIUM = os.environ.get("QA_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 SCREENSHOTS = REPO / "runs" / "screenshots"
 
-pytestmark = pytest.mark.skipif(not shutil.which(CHROMIUM),
-                                reason=f"{CHROMIUM} missing (apt-get install -y chromium)")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not shutil.which(CHROMIUM),
+                                 reason=f"{CHROMIUM} missing (apt-get install -y chromium)")]
 
 
 @pytest.fixture(scope="module")

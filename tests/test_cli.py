@@ -24,6 +24,10 @@ from tests.support import (
     snapshot,
 )
 
+# End to end through real processes and servers: run by the README's test command and CI,
+# left out of the quick tier (`pytest -m "not slow"`).
+pytestmark = pytest.mark.slow
+
 FIXTURES = Path(__file__).parent / "fixtures"
 ANSWER_FIELDS = {"question", "answer", "abstained", "confidence", "evidence", "citations"}
 CITATION_FIELDS = ["number", "article_id", "title", "author", "source", "date", "url",

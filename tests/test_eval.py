@@ -325,10 +325,15 @@ def test_eval_writes_reports_and_leaves_the_index_alone(user_index: Path, tmp_pa
     assert set(m["latency_ms"]) == {"p50", "p95", "max", "stages"}
     assert {"retrieve", "answer"} <= set(m["latency_ms"]["stages"])
     # Unset, the threshold is the one calibrated for the answerer that ran (the reader's).
-    from qa.reader.model import SHIPPED_DIR, Reader
+    from qa.answer.confidence import Calibrator
+    from qa.reader.model import SHIPPED_DIR
 
     assert report["config"]["answerer"] == "reader"
-    assert report["config"]["abstain_threshold"] == Reader(SHIPPED_DIR).threshold
+    assert report["config"]["abstain_threshold"] == Calibrator.load(SHIPPED_DIR).threshold
+    for name in ("ece", "right_at_0.9"):
+        assert m[name] is None or 0.0 <= m[name] <= 1.0, name
+    assert report["calibration"]["reliability"]
+    assert "reliability diagram" in (out / "report.html").read_text()
     assert report["model"] == Settings().model
     assert report["version"]
     # The founding question is answered from the founding article.

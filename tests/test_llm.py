@@ -17,6 +17,10 @@ from qa.answer.rules import RuleAnswerer
 from qa.pipeline import Pipeline, build_pipeline
 from tests.conftest import FOUNDING_Q, make_settings
 
+# End to end through real processes and servers: run by the README's test command and CI,
+# left out of the quick tier (`pytest -m "not slow"`).
+pytestmark = pytest.mark.slow
+
 
 class FakeLLM:
     """Replies as the test says; records what it was sent."""

@@ -20,6 +20,10 @@ from qa.settings import DEFAULT_CORPUS
 from tests.conftest import FOUNDING_Q, make_settings
 from tests.support import FOUNDING_ID
 
+# End to end through real processes and servers: run by the README's test command and CI,
+# left out of the quick tier (`pytest -m "not slow"`).
+pytestmark = pytest.mark.slow
+
 FIXTURES = Path(__file__).parent / "fixtures"
 
 

@@ -14,6 +14,10 @@ import pytest
 from tests.api_helpers import copy_index, running_server
 from tests.conftest import FOUNDING_Q
 
+# End to end through real processes and servers: run by the README's test command and CI,
+# left out of the quick tier (`pytest -m "not slow"`).
+pytestmark = pytest.mark.slow
+
 KEY = "test-key-123"
 FOUNDING_ID = "north-korea-troops-to-russia-2025-02-11"
 

@@ -108,6 +108,7 @@ def _broken_reader(tmp_path: Path, damage: str) -> Path:
     return target
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", ["missing", "truncated", "garbage", "manifest",
                                     "tokenizer", "no-dir", "no-calibration", "calibration",
                                     "other-reader"])
@@ -164,6 +165,7 @@ def test_malformed_training_lines_are_reported_and_skipped() -> None:
     assert "no gold answer occurs" in reasons
 
 
+@pytest.mark.slow
 def test_train_reader_bad_options(tmp_path: Path) -> None:
     proc = run_ask("train-reader", "--kinds", "subject,bogus", "--out", str(tmp_path / "r"),
                    data_dir=tmp_path)
@@ -186,6 +188,7 @@ def test_train_reader_bad_options(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "no reader" in proc.stderr
 
 
+@pytest.mark.slow
 def test_train_reader_end_to_end_on_a_fixture(tmp_path: Path) -> None:
     """A tiny real run: trains, skips the malformed lines, exports int8 ONNX, writes the card,
     and the result loads torch-free. (Quality is measured by bench/, not here.)"""

@@ -19,6 +19,10 @@ from qa.pipeline import Pipeline
 from tests.api_helpers import copy_index
 from tests.conftest import Models, make_settings
 
+# End to end through real processes and servers: run by the README's test command and CI,
+# left out of the quick tier (`pytest -m "not slow"`).
+pytestmark = pytest.mark.slow
+
 MAX_EXAMPLES = 12
 
 

@@ -132,6 +132,9 @@ def train_reader_cmd(eval_dir: Path, corpus_dir: Path, out_dir: Path | None, tra
                f"({sum(result.examples.values())} examples, {result.features} windows)")
     for name, fig in result.check.items():
         click.echo(f"  check {name}: " + ", ".join(f"{k} {v}" for k, v in fig.items()))
+    reader_opt = "" if out_dir is None else f" --reader {result.out_dir}"
+    click.echo(f"next: fit its confidence with `ask calibrate-reader{reader_opt}` (until then "
+               "the rule answerer answers in its place)")
 
 
 def _parse_counts(text: str, kinds: tuple[str, ...]) -> tuple[tuple[str, int], ...]:

@@ -28,6 +28,7 @@ from qa.answer.base import AnswerContext
 from qa.answer.confidence import CALIBRATION_FILE, FEATURES, Calibrator
 from qa.errors import BadInputError
 from qa.squad import f1_score
+from qa.training.card import render as render_card
 from qa.training.data import Example, LoadReport
 from qa.training.negatives import load_squad_train, swapped_questions
 
@@ -239,7 +240,8 @@ def calibrate(cfg: CalibrationConfig, progress: Callable[[int, int], None] | Non
                    "weights": {f: round(float(v), 3) for f, v in zip(FEATURES, w, strict=True)}})
     data["fit"] = report
     atomic_write_text(cfg.reader_dir / CALIBRATION_FILE, json.dumps(data, indent=2) + "\n")
-    _record_sha(cfg.reader_dir, cal.reader_sha256)
+    manifest = _record_sha(cfg.reader_dir, cal.reader_sha256)
+    atomic_write_text(cfg.reader_dir / "MODEL_CARD.md", render_card(manifest, data))
     return report
 
 
@@ -248,11 +250,12 @@ def _precision_at(p: np.ndarray, y: np.ndarray, at: float) -> float | None:
     return round(float(y[m].mean()), 4) if m.any() else None
 
 
-def _record_sha(reader_dir: Path, sha: str) -> None:
+def _record_sha(reader_dir: Path, sha: str) -> dict[str, Any]:
     """The reader's manifest names its ONNX file's hash, so loading can match the
     calibration to it without hashing 23 MB on every start."""
     path = reader_dir / "reader.json"
-    manifest = json.loads(path.read_text(encoding="utf-8"))
+    manifest: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     if manifest.get("onnx_sha256") != sha:
         manifest["onnx_sha256"] = sha
         atomic_write_text(path, json.dumps(manifest, indent=2))
+    return manifest

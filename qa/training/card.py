@@ -13,7 +13,37 @@ LICENCES = [
 ]
 
 
-def render(manifest: dict[str, Any]) -> str:
+def _calibration_section(cal: dict[str, Any] | None) -> str:
+    if not cal:
+        return ("\n## Confidence calibration\n\nNot fitted yet: run `ask calibrate-reader` "
+                "(a reader without `calibration.json` is not used).\n")
+    fit = cal.get("fit", {})
+    asked = ", ".join(f"{n} {k}" for k, n in fit.get("asked", {}).items())
+    weights = "\n".join(f"| {k} | {v:+.3f} |" for k, v in sorted(
+        fit.get("weights", {}).items(), key=lambda kv: -abs(kv[1])))
+    return f"""
+## Confidence calibration
+
+`calibration.json`, written by `ask calibrate-reader`: a logistic regression that predicts
+whether an answer is right (token F1 >= 0.5), fitted end to end (retrieval included) on
+SQuAD v1.1 train articles the reader was never trained on. Questions asked: {asked}
+({fit.get('questions_answered')} got a candidate answer; {fit.get('right_share')} of those
+were right).
+
+- Held-out fifth of the calibration questions: ECE {fit.get('ece_held_out')} (the reader's
+  own sigmoid(span - no answer): {fit.get('ece_held_out_uncalibrated')}); right among
+  answers at confidence >= 0.9: {fit.get('right_at_0.9_held_out')} (uncalibrated
+  {fit.get('right_at_0.9_uncalibrated')}).
+- Abstention threshold {cal.get('threshold')}: the best overall F1 on the calibration
+  questions ({fit.get('overall_f1_at_threshold')}).
+
+| signal (standardised) | weight |
+| --- | --- |
+{weights}
+"""
+
+
+def render(manifest: dict[str, Any], calibration: dict[str, Any] | None = None) -> str:
     t = manifest.get("training", {})
     check = manifest.get("check", {})
     rows = []
@@ -100,6 +130,7 @@ synthetic questions and {t.get('negatives')} synthetic negatives (kinds
 {v2_line}
 End-to-end figures (retrieval included, over each set's whole `articles.jsonl`) are in the
 README's quality table.
+{_calibration_section(calibration)}
 
 ## Reproduce
 

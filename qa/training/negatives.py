@@ -24,7 +24,7 @@ import math
 import random
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -161,31 +161,31 @@ def make_negatives(data: SquadTrain, pool: list[Example], *, counts: dict[str, i
     def own(ex: Example) -> Paragraph:
         return data.paragraphs[data.paragraph_of[ex.id]]
 
+    def nearest(kind: str, examples: list[Example], depth: int,
+                allowed: Callable[[Paragraph], list[int]],
+                fits: Callable[[Paragraph, Paragraph], bool]) -> None:
+        """Pair each question with its best BM25 paragraph among ``allowed`` that ``fits``
+        and lacks its answer, until ``counts[kind]`` are made."""
+        assert bm25 is not None
+        made = 0
+        for ex in examples:
+            if made >= counts[kind]:
+                break
+            p = own(ex)
+            for j in bm25.top(ex.question, depth, allowed(p)):
+                if fits(p, paras[j]) and _lacks(paras[j].text, ex.answers):
+                    out.append(Example(f"neg:{kind}:{ex.id}", ex.question, paras[j].text, -1,
+                                       "", f"negative:{kind}"))
+                    made += 1
+                    break
+
     if counts.get("similar") and bm25 is not None:
-        made = 0
-        for ex in order:
-            if made >= counts["similar"]:
-                break
-            p = own(ex)
-            for j in bm25.top(ex.question, 5, by_article[p.article_id]):
-                if paras[j].id != p.id and _lacks(paras[j].text, ex.answers):
-                    out.append(Example(f"neg:similar:{ex.id}", ex.question, paras[j].text, -1,
-                                       "", "negative:similar"))
-                    made += 1
-                    break
+        nearest("similar", order, 5, lambda p: by_article[p.article_id],
+                lambda p, q: q.id != p.id)
     if counts.get("foreign") and bm25 is not None:
-        made = 0
         train_idx = [i for i, p in enumerate(paras) if p.article_id not in calib_articles]
-        for ex in reversed(order):
-            if made >= counts["foreign"]:
-                break
-            p = own(ex)
-            for j in bm25.top(ex.question, 10, train_idx):
-                if paras[j].article_id != p.article_id and _lacks(paras[j].text, ex.answers):
-                    out.append(Example(f"neg:foreign:{ex.id}", ex.question, paras[j].text, -1,
-                                       "", "negative:foreign"))
-                    made += 1
-                    break
+        nearest("foreign", list(reversed(order)), 10, lambda p: train_idx,
+                lambda p, q: q.article_id != p.article_id)
     if counts.get("swap") and nlp is not None:
         out += swapped_questions(order, own, counts["swap"], rng, nlp)
     return out

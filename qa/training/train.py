@@ -443,6 +443,9 @@ def export(model: Any, *, tokenizer_path: Path, cfg: TrainConfig, train_ex: list
             "examples": dict(sorted(counts.items())),
             "windows": items,
         }
+        from qa.training.calibrate import onnx_sha256
+
+        manifest["onnx_sha256"] = onnx_sha256(tmp)
         (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2))
         reader = Reader(tmp)
         figures = check_figures(reader, check_ex)
