@@ -29,6 +29,8 @@ class EncoderUnavailable(RuntimeError):
 
 
 class Encoder(Protocol):
+    """Text to unit vectors, one row per text."""
+
     @property
     def dimension(self) -> int:
         """Length of each vector."""

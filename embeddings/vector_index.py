@@ -44,6 +44,7 @@ class VectorIndex:
     def build(
         cls, ids: np.ndarray, vectors: np.ndarray, *, hnsw_threshold: int = 100_000
     ) -> VectorIndex:
+        """A FAISS index over ``vectors`` (exact, or HNSW from ``hnsw_threshold`` vectors on)."""
         dim = vectors.shape[1] if vectors.ndim == 2 and vectors.shape[0] else 0
         if dim == 0:
             raise ValueError("cannot build an index from no vectors; use VectorIndex.empty")
@@ -76,6 +77,8 @@ class VectorIndex:
     def search(
         self, query: np.ndarray, k: int, allowed: Iterable[int] | None = None
     ) -> list[tuple[int, float]]:
+        """The ``k`` nearest ids to ``query`` with their inner products, among ``allowed`` when
+        given."""
         if self.size == 0 or k <= 0:
             return []
         q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
@@ -113,6 +116,7 @@ class VectorIndex:
 
     @classmethod
     def load(cls, path: Path) -> VectorIndex:
+        """Read a FAISS file written by :meth:`save`."""
         if not path.exists():
             raise VectorIndexError(f"vector index {path} is missing")
         try:

@@ -31,6 +31,7 @@ ENCODER_DIR = "encoder"
 
 @dataclass(frozen=True)
 class Manifest:
+    """What an index was built with (model, dimension, chunking); another model is refused."""
     model: str
     dimension: int
     chunk_words: int

@@ -54,6 +54,7 @@ def _store_errors(data_dir: Path) -> Iterator[None]:
 
 @dataclass(frozen=True)
 class Stats:
+    """What ``ask stats`` shows: counts, index type, model, size on disk and generation."""
     data_dir: str
     articles: int
     chunks: int
@@ -194,11 +195,13 @@ class Pipeline:
 
     # -- verbs ----------------------------------------------------------------------------
     def ingest(self, paths: Iterable[Path], progress: Progress | None = None) -> IngestReport:
+        """Ingest files and folders; unchanged articles are left alone."""
         return self._ingest(lambda ingestor: ingestor.ingest_paths(paths, progress))
 
     def ingest_articles(
         self, items: Iterable[Article | Skip], progress: Progress | None = None
     ) -> IngestReport:
+        """Ingest articles already read (an API body, an eval corpus)."""
         return self._ingest(lambda ingestor: ingestor.ingest(items, progress))
 
     def _ingest(self, run: Callable[[Ingestor], IngestReport]) -> IngestReport:
@@ -226,6 +229,7 @@ class Pipeline:
             self.retriever = self._retriever()
 
     def delete(self, article_ids: Iterable[str]) -> IngestReport:
+        """Remove articles and their passages (an unknown id is a NotFoundError)."""
         self.check()
         with self._write_lock, _store_errors(self.index.data_dir):
             report = delete_articles(self.index, article_ids)
@@ -327,6 +331,7 @@ class Pipeline:
             return self._store.article_ids()
 
     def validate_question(self, question: str) -> str:
+        """The question with its white space collapsed; empty or over-long ones are refused."""
         q = " ".join(question.split())
         if not q:
             raise BadInputError("the question is empty: ask something, e.g. "
@@ -340,6 +345,7 @@ class Pipeline:
 
     def search(self, query: str, k: int | None = None,
                filters: Filters | None = None) -> list[Hit]:
+        """The ``k`` best passages for ``query``, without an answer."""
         q = self.validate_question(query)
         self.check()
         with _store_errors(self.index.data_dir), self._store.snapshot():
@@ -348,6 +354,7 @@ class Pipeline:
     def annotations(self, article_id: str) -> Any:
         # Keyed by generation too: a reader still on an older snapshot must not fill the
         # cache with annotations of an article's previous text.
+        """An article's stored sentences and entities, cached per index generation."""
         key = (self._store.generation(), article_id)
         cached = self._annotation_cache.get(key)
         if cached is None:
@@ -361,6 +368,7 @@ class Pipeline:
         self, question: str, top_k: int | None = None, filters: Filters | None = None,
         searched_query: str | None = None,
     ) -> Answer:
+        """Retrieve, answer, and cite: the answer object for ``question``."""
         q = self.validate_question(question)
         self.check()
         t0 = time.perf_counter()
@@ -390,6 +398,7 @@ class Pipeline:
         )
 
     def stats(self) -> Stats:
+        """Counts and facts about the index (see :class:`Stats`)."""
         with _store_errors(self.index.data_dir):
             return self._stats()
 

@@ -49,6 +49,7 @@ _SENTENCE_BREAK = re.compile(r"(?<=[.!?])[\"'\u201d\u2019)\]]*\s+|\n+")
 
 
 class Retriever(Protocol):
+    """Finds the passages for a query."""
     def retrieve(self, query: str, k: int, filters: Filters | None = None) -> list[Hit]:
         """The ``k`` best chunks for ``query``, best first."""
         ...
@@ -127,6 +128,8 @@ class HybridRetriever:
         return {t: self._df_cache.get(t, 0) for t in terms}, self._df_cache[""]
 
     def retrieve(self, query: str, k: int, filters: Filters | None = None) -> list[Hit]:
+        """The ``k`` best passages for ``query`` (dense + BM25, fused, re-scored by sentence
+        coverage)."""
         store = self.store
         vectors = self.index.vectors()
         if vectors.size == 0:

@@ -58,6 +58,7 @@ _TOKEN = re.compile(r"\w+", re.UNICODE)
 
 
 def query_terms(text: str) -> list[str]:
+    """The distinct words of ``text`` that carry evidence (retrieval's stopwords dropped)."""
     seen: dict[str, None] = {}
     for tok in _TOKEN.findall(text.lower()):
         if tok not in RETRIEVAL_STOPWORDS and tok not in seen:
@@ -210,6 +211,7 @@ class Store:
         return _spans(row[0]), _spans(row[1])
 
     def chunks_by_rowid(self, rowids: Sequence[int]) -> dict[int, tuple[Chunk, Article]]:
+        """Passages and their articles by FAISS id."""
         if not rowids:
             return {}
         marks = ",".join("?" * len(rowids))
@@ -233,6 +235,7 @@ class Store:
         return [Chunk(*r) for r in rows]
 
     def filtered_rowids(self, filters: Filters) -> list[int]:
+        """The FAISS ids of the passages whose articles pass ``filters``."""
         where, args = [], []
         if filters.source:
             where.append("a.source = ? COLLATE NOCASE")
@@ -316,6 +319,8 @@ class Store:
         chunks: list[Chunk],
         vectors: np.ndarray,
     ) -> None:
+        """Write an article with its passages, vectors and annotations (inside a write
+        transaction)."""
         Store.delete_article(conn, article.id)
         conn.execute(
             "INSERT INTO articles (id, title, author, source, url, date, path, content_hash, "

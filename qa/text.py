@@ -144,6 +144,7 @@ def related(a: str, b: str) -> bool:
 
 @dataclass(frozen=True)
 class Token:
+    """A token with its character offsets, lower-cased form and stem."""
     start: int
     end: int
     text: str

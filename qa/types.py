@@ -8,6 +8,7 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Article:
+    """One article: its text and where it came from (title, author, outlet, date, URL)."""
     id: str
     title: str | None
     text: str
@@ -31,6 +32,8 @@ class Span:
 
 @dataclass(frozen=True)
 class Chunk:
+    """A passage of an article: its place in the article's text (character offsets) and that
+    text."""
     id: str
     article_id: str
     index: int
@@ -41,6 +44,7 @@ class Chunk:
 
 @dataclass(frozen=True)
 class Filters:
+    """Which articles a question may be answered from (outlet, author, date range)."""
     source: str | None = None
     author: str | None = None
     date_from: str | None = None
@@ -63,6 +67,8 @@ class Hit:
 
 @dataclass(frozen=True)
 class Citation:
+    """One cited passage, numbered as shown: its article's metadata, the passage's offsets and
+    text, and where the answer sits in it."""
     number: int
     article_id: str
     title: str | None
@@ -81,6 +87,8 @@ class Citation:
 
 @dataclass(frozen=True)
 class Answer:
+    """What the bot says to a question: the short answer (or an abstention), its confidence, the
+    evidence sentence and the numbered citations."""
     question: str
     answer: str
     abstained: bool

@@ -19,6 +19,9 @@ class AnswerContext:
 
 
 class Answerer(Protocol):
+    """Chooses the answer span from retrieved passages; ``threshold`` is the confidence below
+    which its answers become abstentions."""
+
     @property
     def name(self) -> str:
         """Which answerer answered ("rules", "reader", "llm"), as reported with answers."""

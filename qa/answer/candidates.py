@@ -35,6 +35,7 @@ _EDGE_TRIM = wordset("also including such both either")
 
 @dataclass(frozen=True)
 class Candidate:
+    """A possible answer found in a sentence: its span, type and the words around it."""
     first: int
     """Token index of the span's first token in the sentence."""
     last: int

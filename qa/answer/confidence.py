@@ -45,6 +45,7 @@ class CalibrationUnavailable(Exception):
 
 
 def words(text: str) -> list[str]:
+    """The words and numbers of ``text`` (numbers keep their separators)."""
     return _WORD.findall(text)
 
 
@@ -97,6 +98,7 @@ def question_names(question: str) -> list[str]:
 
 
 def content_words(question: str) -> list[str]:
+    """The question's words that carry its topic (stopwords and wh-words dropped)."""
     return [t for t in words(question) if t.lower() not in STOPWORDS and t.lower() not in _WH]
 
 
@@ -187,6 +189,7 @@ class Calibrator:
     """The reader (its ONNX file) the fit was made for."""
 
     def probability(self, features: Mapping[str, float]) -> float:
+        """The probability that the answer with these signals is right."""
         z = self.bias
         for name, m, sd, w in zip(self.names, self.mean, self.scale, self.weights,
                                   strict=True):
@@ -200,6 +203,8 @@ class Calibrator:
 
     @classmethod
     def load(cls, directory: Path, reader_sha256: str | None = None) -> Calibrator:
+        """The calibration in ``directory``; missing, damaged or fitted for another reader
+        raises CalibrationUnavailable."""
         path = directory / CALIBRATION_FILE
         if not path.is_file():
             raise CalibrationUnavailable(

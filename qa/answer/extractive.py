@@ -113,6 +113,7 @@ class ReaderAnswerer:
         return self._failure
 
     def answer(self, question: str, hits: Sequence[Hit], context: AnswerContext) -> Draft:
+        """The reader's span from the best of the top passages, with the calibrated confidence."""
         reader = self._load()
         if reader is None:
             draft = self.fallback.answer(question, hits, context)

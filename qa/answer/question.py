@@ -60,6 +60,8 @@ _WH = wordset("what which who whom whose when where why how")
 
 @dataclass(frozen=True)
 class Question:
+    """What the rule answerer reads from a question: its wh-word, expected answer type and
+    content words."""
     text: str
     kind: Kind
     labels: frozenset[str]
@@ -88,6 +90,7 @@ def _noun_after(tokens: list[Token], i: int) -> tuple[list[Token], int]:
 
 
 def analyse(question: str) -> Question:
+    """Parse ``text`` into a :class:`Question` (plain Python, no model)."""
     tokens = tokenize(question)
     words = [t.lower for t in tokens]
     terms: list[str] = []

@@ -100,6 +100,8 @@ class _Scored:
 
 
 class RuleAnswerer:
+    """Answers by rules over the stored sentences and entities: the candidate of the asked-for
+    type nearest the question's words."""
     name = "rules"
     threshold = 0.2
     """From `ask eval --sweep` on the public sets: declines all twenty general-knowledge

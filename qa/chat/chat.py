@@ -20,6 +20,7 @@ from qa.types import Answer, Filters
 
 @dataclass(frozen=True)
 class ChatReply:
+    """One turn's reply: the session it belongs to and the answer."""
     session_id: str
     answer: Answer
     """``answer.searched_query`` holds the query actually searched."""
@@ -89,6 +90,8 @@ class Chat:
         self, message: str, session_id: str | None = None, *, top_k: int | None = None,
         filters: Filters | None = None,
     ) -> ChatReply:
+        """Answer ``message`` as the next turn of ``session_id`` (a new session when None), and
+        record the turn."""
         if session_id is not None and not self.store.exists(session_id):
             raise NotFoundError(f"no chat session {session_id!r}; omit session_id to start one")
         question = self.pipeline.validate_question(message)

@@ -41,6 +41,7 @@ from qa.text import (
 
 @dataclass(frozen=True)
 class Turn:
+    """One earlier turn: what was asked, what was searched for it, and the answer given."""
     question: str
     searched_query: str
     answer: str

@@ -10,6 +10,7 @@ from rich.console import Console
 
 
 def console(stderr: bool = False) -> Console:
+    """A rich console (stderr for progress), without syntax highlighting."""
     return Console(stderr=stderr, highlight=False)
 
 

@@ -10,6 +10,8 @@ from qa.types import Answer
 
 
 def render_answer(console: Console, answer: Answer, *, passages: int = 3) -> None:
+    """The answer on the terminal: the short answer (or the abstention), confidence, note and
+    cited passages."""
     if answer.abstained:
         console.print(Text(NO_ANSWER, style="bold yellow"))
         if answer.citations:

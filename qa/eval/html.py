@@ -94,6 +94,7 @@ def _nice_step(span: float, target: int = 5) -> float:
 
 
 def latency_histogram(values: Sequence[float], bins: int = 30) -> str:
+    """A histogram of ask latencies as inline SVG."""
     if not values:
         return "<p>No latencies recorded.</p>"
     hi = max(percentile(values, 0.99), 1e-6)
@@ -375,6 +376,8 @@ def _sweep_table(rows: Sequence[SweepRow], threshold: float, best: float) -> str
 
 
 def render_html(ev: Evaluation) -> str:
+    """report.html: metrics, plots (latency, coverage, threshold, reliability) and the worst
+    misses, offline."""
     report = ev.report
     cal = report["calibration"]
     cfg = report["config"]

@@ -28,6 +28,8 @@ SQUAD_VERSIONS = {"1.1": "squad-v1.1", "v1.1": "squad-v1.1", "2.0": "squad-v2.0"
 
 @dataclass(frozen=True)
 class EvalQuestion:
+    """One question of an evaluation set, with its gold answers (empty: the articles do not
+    answer it)."""
     id: str
     question: str
     answers: tuple[str, ...]
@@ -49,6 +51,7 @@ class EvalQuestion:
 
 @dataclass(frozen=True)
 class QuestionSet:
+    """The questions read from one file, with the lines that were skipped and why."""
     path: str
     format: str
     questions: tuple[EvalQuestion, ...]
@@ -187,6 +190,7 @@ def _jsonl_records(path: Path, text: str, skipped: list[Skip]) -> Iterator[tuple
 
 
 def load_jsonl(path: Path, text: str) -> QuestionSet:
+    """Questions (or conversations) from our JSONL format."""
     bad_json: list[Skip] = []
     questions, skipped, kinds = _from_records(_jsonl_records(path, text, bad_json), path)
     skipped = sorted(bad_json + skipped, key=lambda s: s.line or 0)
@@ -196,6 +200,7 @@ def load_jsonl(path: Path, text: str) -> QuestionSet:
 
 
 def load_csv(path: Path, text: str) -> QuestionSet:
+    """Questions from a CSV with ``question`` and ``answer`` columns."""
     reader = csv.DictReader(io.StringIO(text))
     fields = {(f or "").strip().lower(): f for f in reader.fieldnames or []}
     if "question" not in fields:
@@ -242,6 +247,7 @@ def _is_squad(data: Any) -> bool:
 
 
 def load_json(path: Path, text: str) -> QuestionSet:
+    """Questions from an official SQuAD v1.1 or v2.0 JSON file."""
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -43,6 +43,8 @@ def evaluate(
     config: dict[str, Any], skipped: Sequence[Skip] = (), model: str | None = None,
     version: str | None = None, notes: Sequence[str] = (),
 ) -> Evaluation:
+    """Score every candidate at ``threshold`` and build the report (metrics, latency, sweep,
+    reliability)."""
     scored = tuple(score(c, threshold) for c in candidates)
     records = [c.record for c in candidates]
     answerable = sum(1 for s in scored if s.record.question.answerable)
@@ -81,6 +83,7 @@ def evaluate(
 
 # -- files ------------------------------------------------------------------------------------
 def result_row(s: Scored) -> dict[str, Any]:
+    """One line of results.jsonl: the question, the answer given, and its scores."""
     r = s.record
     q = r.question
     row: dict[str, Any] = {
@@ -101,6 +104,7 @@ def result_row(s: Scored) -> dict[str, Any]:
 
 
 def write_outputs(ev: Evaluation, out: Path) -> list[Path]:
+    """Write report.json, results.jsonl and report.html into ``out``."""
     from qa.eval.html import render_html
 
     out.mkdir(parents=True, exist_ok=True)
@@ -138,6 +142,7 @@ def parse_fail_under(specs: Sequence[str]) -> list[tuple[str, float]]:
 
 
 def gate_failures(report: dict[str, Any], gates: Sequence[tuple[str, float]]) -> list[str]:
+    """The ``--fail-under`` gates the report does not meet, as messages."""
     failures = []
     for name, floor in gates:
         value = report["metrics"].get(name)
@@ -197,6 +202,7 @@ class Change:
 
 
 def compare(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
+    """Each metric's change from an earlier report to this one."""
     a, b = flat_metrics(old), flat_metrics(new)
     return [Change(name, a.get(name), b.get(name)) for name in dict.fromkeys([*b, *a])]
 

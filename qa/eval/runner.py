@@ -59,6 +59,7 @@ class Record:
 
 def record_from_answer(q: EvalQuestion, answer: Answer, latency_ms: float,
                        history_turns: int = 0) -> Record:
+    """The record of one asked question, from the pipeline's answer."""
     passages = tuple(
         Passage(c.article_id, c.chunk_id, c.title, c.text, c.score, c.answer_start, c.answer_end)
         for c in answer.citations

@@ -107,6 +107,7 @@ class Scored:
 
 
 def candidate(record: Record) -> Candidate:
+    """Score a record's candidate answer once, whatever threshold is applied later."""
     q = record.question
     golds = list(q.answers)
     if q.answerable and record.candidate:
@@ -125,6 +126,7 @@ def candidate(record: Record) -> Candidate:
 
 
 def score(c: Candidate, threshold: float) -> Scored:
+    """The record as it scores at ``threshold``."""
     abstained = c.record.abstains_at(threshold)
     if c.record.question.answerable:
         em = 0.0 if abstained else c.em
@@ -191,6 +193,7 @@ def is_right(c: Candidate) -> bool:
 
 
 def reliability(candidates: Sequence[Candidate]) -> Reliability:
+    """Confidence against the share of right answers, in equal-width bins, with the ECE."""
     pairs = [(min(max(c.record.confidence, 0.0), 1.0), is_right(c)) for c in candidates
              if c.record.candidate]
     if not pairs:
@@ -242,6 +245,7 @@ def latency(records: Sequence[Record]) -> dict[str, Any]:
 # -- calibration ----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class SweepRow:
+    """The metrics at one abstention threshold."""
     threshold: float
     answered: float
     """Share of all questions the bot answers at this threshold."""
@@ -263,6 +267,7 @@ def grid(step: float = 0.05) -> list[float]:
 
 
 def sweep(candidates: Sequence[Candidate], thresholds: Sequence[float]) -> list[SweepRow]:
+    """The metrics at each threshold of ``thresholds``."""
     rows = []
     for t in thresholds:
         scored = [score(c, t) for c in candidates]

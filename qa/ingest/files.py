@@ -32,6 +32,7 @@ META_FIELDS = ("title", "author", "source", "url", "date")
 
 @dataclass(frozen=True)
 class Skip:
+    """A file or line that could not be read, with where and why."""
     path: str
     line: int | None
     reason: str

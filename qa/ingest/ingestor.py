@@ -27,6 +27,8 @@ Progress = Callable[[int, int], None]
 
 @dataclass
 class IngestReport:
+    """What an ingest did: articles added, replaced, unchanged, deleted, passages written, and
+    what was skipped."""
     added: int = 0
     unchanged: int = 0
     replaced: int = 0
@@ -78,6 +80,8 @@ class _Prepared:
 
 
 class Ingestor:
+    """Reads, annotates, chunks and encodes articles, and commits them in batches (one
+    transaction and one FAISS generation each)."""
     def __init__(
         self,
         index: ArticleIndex,
@@ -96,6 +100,7 @@ class Ingestor:
         self._done_articles = 0
 
     def ingest_paths(self, paths: Iterable[Path], progress: Progress | None = None) -> IngestReport:
+        """Ingest every supported file under ``paths``."""
         paths = list(paths)
         # Checked before anything is read, so a typo in the last path commits nothing.
         missing = [str(p) for p in paths if not p.exists()]
@@ -106,6 +111,7 @@ class Ingestor:
     def ingest(
         self, items: Iterable[Article | Skip], progress: Progress | None = None
     ) -> IngestReport:
+        """Ingest articles (and report skips) from ``items``, batch by batch."""
         report = IngestReport()
         started = time.perf_counter()
         store = self.index.store

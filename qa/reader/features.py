@@ -30,6 +30,7 @@ class Feature:
 
 
 def load_tokenizer(path: Path) -> Tokenizer:
+    """The reader's WordPiece tokenizer, without padding or truncation."""
     tok = Tokenizer.from_file(str(path))
     tok.no_padding()
     tok.no_truncation()

@@ -142,6 +142,7 @@ def tokenizer_fingerprint(path: Path) -> str:
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:
+    """The reader's manifest; a missing or damaged one raises ReaderUnavailable."""
     path = directory / MANIFEST_FILE
     if not path.is_file():
         raise ReaderUnavailable(f"no reader in {directory} ({MANIFEST_FILE} is missing)")
@@ -199,6 +200,7 @@ class Reader:
 
     def logits(self, features: list[Feature], batch_size: int = 16
                ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Start and end logits of each window, batched by length."""
         order = sorted(range(len(features)), key=lambda i: len(features[i].input_ids))
         results: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         for b in range(0, len(order), batch_size):

@@ -43,6 +43,7 @@ only keeps collinear signals (margin, span and null scores) from fighting."""
 
 @dataclass(frozen=True)
 class CalibrationConfig:
+    """How many calibration articles and questions of each kind ``ask calibrate-reader`` uses."""
     reader_dir: Path
     train_dir: Path
     work_dir: Path
@@ -57,6 +58,8 @@ class CalibrationConfig:
 
 @dataclass
 class Row:
+    """One calibration question answered: its signals, the reader's own confidence, and how
+    right it was."""
     features: dict[str, float]
     confidence: float
     answerable: bool
@@ -65,6 +68,7 @@ class Row:
 
 
 def onnx_sha256(reader_dir: Path) -> str:
+    """The SHA-256 of a reader's ONNX file, which its calibration is tied to."""
     h = hashlib.sha256()
     with (reader_dir / "reader.onnx").open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -202,6 +206,8 @@ def best_threshold(rows: list[Row], probs: np.ndarray, asked_unanswerable: int,
 
 def calibrate(cfg: CalibrationConfig, progress: Callable[[int, int], None] | None = None
               ) -> dict[str, Any]:
+    """Fit the confidence on the calibration questions, write calibration.json and the model
+    card, and return the fit's figures."""
     rows, asked = collect(cfg, progress)
     if len(rows) < 100:
         raise BadInputError(f"only {len(rows)} answered calibration questions: too few to fit")

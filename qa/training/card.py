@@ -44,6 +44,7 @@ were right).
 
 
 def render(manifest: dict[str, Any], calibration: dict[str, Any] | None = None) -> str:
+    """MODEL_CARD.md from the reader's manifest (and its calibration, once fitted)."""
     t = manifest.get("training", {})
     check = manifest.get("check", {})
     rows = []

@@ -25,6 +25,8 @@ CHECK_SHARE = 10
 
 @dataclass(frozen=True)
 class Example:
+    """One training or check example: a question, a context, and the answer's offset in it (-1:
+    no answer)."""
     id: str
     question: str
     context: str
@@ -43,6 +45,7 @@ class Example:
 
 @dataclass
 class LoadReport:
+    """Lines read and lines skipped (file:line: why) while loading training data."""
     read: int = 0
     skipped: int = 0
     reasons: list[str] | None = None
@@ -56,11 +59,13 @@ class LoadReport:
 
 
 def is_check(question_id: str) -> bool:
+    """Whether a public question belongs to the held-out check tenth (by a hash of its id)."""
     digest = hashlib.sha256(question_id.encode("utf-8")).digest()
     return digest[0] % CHECK_SHARE == 0
 
 
 def read_jsonl(path: Path, report: LoadReport) -> Iterator[dict]:
+    """The JSON objects of a JSONL file; bad lines are reported in ``report`` and skipped."""
     if not path.is_file():
         raise BadInputError(f"{path}: no such file (the public sets live in ../shared/eval)")
     with path.open(encoding="utf-8", errors="replace") as fh:
@@ -102,6 +107,7 @@ def _texts(path: Path, report: LoadReport) -> dict[str, str]:
 
 
 def load_squad(directory: Path, source: str, report: LoadReport) -> list[Example]:
+    """SQuAD public questions with their paragraphs (unanswerable ones with answer offset -1)."""
     paragraphs = _texts(directory / "paragraphs.jsonl", report)
     out: list[Example] = []
     for row in read_jsonl(directory / "questions.public.jsonl", report):

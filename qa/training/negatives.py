@@ -39,12 +39,14 @@ CALIBRATION_SHARE = 10
 _WORD = re.compile(r"\w+")
 
 def is_calibration_article(article_id: str) -> bool:
+    """Whether a SQuAD train article is kept for calibration (one in ten, by a hash of its id)."""
     digest = hashlib.sha256(article_id.encode("utf-8")).digest()
     return digest[0] % CALIBRATION_SHARE == 0
 
 
 @dataclass(frozen=True)
 class Paragraph:
+    """One SQuAD train paragraph."""
     id: str
     article_id: str
     text: str
@@ -63,6 +65,8 @@ class SquadTrain:
 
 
 def load_squad_train(directory: Path, report: LoadReport) -> SquadTrain:
+    """SQuAD v1.1 train: paragraphs and answerable questions, split into training and
+    calibration articles."""
     paragraphs: dict[str, Paragraph] = {}
     for row in read_jsonl(directory / "paragraphs.jsonl", report):
         if isinstance(row.get("id"), str) and isinstance(row.get("text"), str):
@@ -117,6 +121,7 @@ class BM25:
 
     def top(self, query: str, k: int = 10, allowed: Iterable[int] | None = None
             ) -> list[int]:
+        """The ``k`` best texts for ``query`` (indexes), among ``allowed`` when given."""
         scores: dict[int, float] = defaultdict(float)
         keep = set(allowed) if allowed is not None else None
         for w in set(_terms(query)):

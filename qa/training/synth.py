@@ -26,6 +26,7 @@ from qa.training.data import Example
 
 @dataclass(frozen=True)
 class Passage:
+    """A passage to make synthetic questions from."""
     article_id: str
     text: str
 

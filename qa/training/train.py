@@ -53,6 +53,8 @@ passage alone, the check set's best "span beats no answer" margin is reported be
 
 @dataclass(frozen=True)
 class TrainConfig:
+    """Everything that shapes a training run (data, model, schedule); checkpoints resume only
+    with the same."""
     eval_dir: Path
     corpus_dir: Path
     out_dir: Path
@@ -104,6 +106,7 @@ class TrainConfig:
 
 @dataclass
 class TrainResult:
+    """What a run wrote: where, the example counts, the windows, the time and the check figures."""
     out_dir: Path
     examples: dict[str, int]
     features: int
@@ -148,6 +151,7 @@ def _passages(eval_dir: Path, corpus_dir: Path, report: LoadReport) -> list[Pass
 
 
 def build_examples(cfg: TrainConfig) -> tuple[list[Example], list[Example], LoadReport]:
+    """The training examples (public, SQuAD train, hard negatives, synthetic) and the check set."""
     public, report = load_public(cfg.eval_dir)
     train = [e for e in public if not is_check(e.id)]
     check = [e for e in public if is_check(e.id)]
@@ -284,6 +288,7 @@ def _resolve_base(name: str) -> str:
 
 def train(cfg: TrainConfig, progress: Callable[[int, int, float], None] | None = None
           ) -> TrainResult:
+    """Train the span reader, export it as int8 ONNX and write its manifest and card."""
     import numpy as np
     import torch
 
@@ -421,6 +426,8 @@ def check_figures(reader: Reader, examples: list[Example]) -> dict[str, Any]:
 
 def export(model: Any, *, tokenizer_path: Path, cfg: TrainConfig, train_ex: list[Example],
            check_ex: list[Example], items: int, t0: float) -> TrainResult:
+    """Export the trained model as int8 ONNX with its tokenizer, manifest and card, and score
+    the check set; the output directory is replaced only once all of it succeeded."""
     cfg.out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".reader-", dir=cfg.out_dir.parent))
     try:
