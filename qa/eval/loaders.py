@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from qa.errors import BadInputError
-from qa.ingest.files import Skip
+from qa.ingest.files import Skip, jsonl_lines
 from qa.types import Article
 
 JSONL_SUFFIXES = {".jsonl", ".ndjson"}
@@ -180,13 +180,11 @@ def _from_records(
 
 
 def _jsonl_records(path: Path, text: str, skipped: list[Skip]) -> Iterator[tuple[int, Any]]:
-    for n, line in enumerate(text.split("\n"), 1):
-        if not line.strip():
-            continue
-        try:
-            yield n, json.loads(line)
-        except json.JSONDecodeError as exc:
-            skipped.append(Skip(str(path), n, f"not valid JSON: {exc.msg}"))
+    for n, rec in jsonl_lines(text):
+        if isinstance(rec, json.JSONDecodeError):
+            skipped.append(Skip(str(path), n, f"not valid JSON: {rec.msg}"))
+        else:
+            yield n, rec
 
 
 def load_jsonl(path: Path, text: str) -> QuestionSet:

@@ -213,14 +213,22 @@ def read_file(path: Path, article_id: str) -> Iterator[Article | Skip]:
     yield _article(aid, meta, body, str(path))
 
 
-def _read_jsonl(path: Path, text: str) -> Iterator[Article | Skip]:
+def jsonl_lines(text: str) -> Iterator[tuple[int, Any]]:
+    """The one JSONL reader: (line number, parsed value) for each non-blank line, or (line
+    number, the ``json.JSONDecodeError``) for a line that is not JSON; callers report it."""
     for n, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
         try:
-            rec = json.loads(line)
+            yield n, json.loads(line)
         except json.JSONDecodeError as exc:
-            yield Skip(str(path), n, f"not valid JSON: {exc.msg}")
+            yield n, exc
+
+
+def _read_jsonl(path: Path, text: str) -> Iterator[Article | Skip]:
+    for n, rec in jsonl_lines(text):
+        if isinstance(rec, json.JSONDecodeError):
+            yield Skip(str(path), n, f"not valid JSON: {rec.msg}")
             continue
         yield _from_record(rec, path, n, default_prefix=path.stem)
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qa.errors import BadInputError
+from qa.ingest.files import jsonl_lines
 
 log = logging.getLogger(__name__)
 
@@ -68,20 +69,16 @@ def read_jsonl(path: Path, report: LoadReport) -> Iterator[dict]:
     """The JSON objects of a JSONL file; bad lines are reported in ``report`` and skipped."""
     if not path.is_file():
         raise BadInputError(f"{path}: no such file (the public sets live in ../shared/eval)")
-    with path.open(encoding="utf-8", errors="replace") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                report.skip(f"{path}:{n}", f"not JSON ({exc.msg})")
-                continue
-            if not isinstance(row, dict):
-                report.skip(f"{path}:{n}", "not a JSON object")
-                continue
-            row["_where"] = f"{path}:{n}"
-            yield row
+    text = path.read_text(encoding="utf-8", errors="replace")
+    for n, row in jsonl_lines(text):
+        if isinstance(row, json.JSONDecodeError):
+            report.skip(f"{path}:{n}", f"not JSON ({row.msg})")
+            continue
+        if not isinstance(row, dict):
+            report.skip(f"{path}:{n}", "not a JSON object")
+            continue
+        row["_where"] = f"{path}:{n}"
+        yield row
 
 
 def _find_answer(text: str, answers: list[str], lo: int = 0, hi: int | None = None
