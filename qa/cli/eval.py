@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from qa.cli.progress import console, progress_bar
+
+if TYPE_CHECKING:
+    from qa.eval.loaders import QuestionSet
+    from qa.ingest.ingestor import IngestReport
+    from qa.pipeline import Pipeline
 
 
 @click.command("eval")
@@ -89,7 +94,7 @@ def _commit() -> str | None:
     return out.stdout.strip() or None
 
 
-def _ingest(pipeline: Any, corpus: Path, articles: tuple[str, ...]) -> Any:
+def _ingest(pipeline: Pipeline, corpus: Path, articles: tuple[str, ...]) -> IngestReport:
     """The corpus into the (temporary) index, with the same reader and ingestor as
     ``ask ingest``; a SQuAD JSON corpus becomes one article per title."""
     from qa.eval.loaders import is_squad_file, squad_articles
@@ -111,7 +116,8 @@ def _ingest(pipeline: Any, corpus: Path, articles: tuple[str, ...]) -> Any:
         return pipeline.ingest_articles(items, progress)
 
 
-def _ask_all(pipeline: Any, qs: Any, k: int, threshold: float, chat_dir: Path) -> Any:
+def _ask_all(pipeline: Pipeline, qs: QuestionSet, k: int, threshold: float, chat_dir: Path
+             ) -> Any:
     from qa.eval.runner import run_questions
     from qa.eval.scoring import candidate, score
 

@@ -12,12 +12,16 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qa.errors import QAError
 from qa.eval.loaders import EvalQuestion
 from qa.ingest.files import Skip
 from qa.types import Answer
+
+if TYPE_CHECKING:
+    from qa.chat.chat import Chat
+    from qa.pipeline import Pipeline
 
 TURNS_MODE = ("each turn asked through qa.chat.Chat.answer_history with the earlier turns as "
               "history: the earlier questions and the bot's own earlier answers (not the gold "
@@ -77,7 +81,7 @@ Tick = Callable[[Record | None], None]
 
 
 def run_questions(
-    pipeline: Any, questions: Sequence[EvalQuestion], *, k: int, threshold: float,
+    pipeline: Pipeline, questions: Sequence[EvalQuestion], *, k: int, threshold: float,
     chat_dir: Path | None = None, tick: Tick | None = None,
 ) -> tuple[list[Record], list[Skip]]:
     """Ask each question (conversation turns with their history) and record the answers.
@@ -133,7 +137,7 @@ def _takes_top_k(chat: Any) -> bool:
     return "top_k" in inspect.signature(chat.answer_history).parameters
 
 
-def _chat(pipeline: Any, chat_dir: Path | None) -> Any:
+def _chat(pipeline: Pipeline, chat_dir: Path | None) -> Chat:
     import tempfile
 
     from qa.chat.chat import Chat
