@@ -34,8 +34,10 @@ def open_pipeline(settings: Settings, svc: Services) -> Pipeline:
     pipeline = build_pipeline(settings)
     pipeline.check()
     if pipeline.is_empty() and settings.auto_ingest:
-        log.info("empty data directory %s: indexing the shipped corpus first (a minute or two)",
-                 settings.data_dir)
+        log.info(
+            "empty data directory %s: indexing the shipped corpus first (a minute or two)",
+            settings.data_dir,
+        )
     report = pipeline.ensure_corpus()
     if report is not None:
         log.info("indexed the shipped corpus: %s", report.summary())
@@ -63,8 +65,8 @@ def create_app(settings: Settings | None = None, *, pipeline: Pipeline | None = 
         title="article-qa",
         version=__version__,
         description="Ask questions of your own articles, offline: short answers with cited, "
-                    "quoted passages. Send `Authorization: Bearer <QA_API_KEY>` when the server "
-                    "has a key.",
+        "quoted passages. Send `Authorization: Bearer <QA_API_KEY>` when the server "
+        "has a key.",
         lifespan=lifespan,
         docs_url=None,
     )
@@ -80,7 +82,8 @@ def create_app(settings: Settings | None = None, *, pipeline: Pipeline | None = 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
         return get_swagger_ui_html(
-            openapi_url="/openapi.json", title="article-qa API",
+            openapi_url="/openapi.json",
+            title="article-qa API",
             swagger_js_url="/static/docs/swagger-ui-bundle.js",
             swagger_css_url="/static/docs/swagger-ui.css",
             swagger_favicon_url="/static/docs/favicon-32x32.png",
@@ -94,14 +97,18 @@ def create_app(settings: Settings | None = None, *, pipeline: Pipeline | None = 
 
     # Added innermost first: a request meets metrics, then CORS, then the key check, then the
     # body limit, so refused requests are counted and never have their bodies read.
-    app.add_middleware(BodyLimitMiddleware, max_body=settings.max_body_bytes,
-                       max_upload=settings.max_upload_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware, max_body=settings.max_body_bytes, max_upload=settings.max_upload_bytes
+    )
     if settings.api_key is not None and settings.api_key.get_secret_value():
         app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key.get_secret_value())
     origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
     if origins:
-        app.add_middleware(CORSMiddleware, allow_origins=origins,
-                           allow_methods=["GET", "POST", "DELETE"],
-                           allow_headers=["Authorization", "Content-Type"])
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
     app.add_middleware(MetricsMiddleware, metrics=svc.metrics)
     return app

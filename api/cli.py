@@ -31,11 +31,19 @@ def _is_loopback(host: str) -> bool:
 
 
 @click.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to listen on (loopback by default; 0.0.0.0 for every interface).")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on (loopback by default; 0.0.0.0 for every interface).",
+)
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
-@click.option("--log-level", default="info", show_default=True,
-              type=click.Choice(["critical", "error", "warning", "info", "debug"]))
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+)
 def serve_cmd(host: str, port: int, log_level: str) -> None:
     """Serve the JSON API, the chat page (/), an OpenAI-compatible endpoint (/v1) and
     metrics over HTTP. QA_API_KEY, when set, is required as a Bearer token."""
@@ -46,12 +54,21 @@ def serve_cmd(host: str, port: int, log_level: str) -> None:
     settings = _settings()
     keyed = settings.api_key is not None and bool(settings.api_key.get_secret_value())
     if not _is_loopback(host) and not keyed:
-        click.echo(f"warning: listening on {host} without QA_API_KEY: anyone who can reach it "
-                   "can read and change the index", err=True)
+        click.echo(
+            f"warning: listening on {host} without QA_API_KEY: anyone who can reach it "
+            "can read and change the index",
+            err=True,
+        )
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     click.echo(f"article-qa on http://{host}:{port}/  (API docs at /docs)", err=True)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level,
-                proxy_headers=False, server_header=False)
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level=log_level,
+        proxy_headers=False,
+        server_header=False,
+    )
 
 
 @click.command("mcp")

@@ -20,9 +20,16 @@ from qa.errors import BadInputError, QAError
 log = logging.getLogger(__name__)
 
 _TYPES: dict[int, str] = {
-    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-    405: "method_not_allowed", 406: "not_acceptable", 413: "too_large",
-    415: "unsupported_media_type", 422: "bad_input", 500: "internal_error",
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "bad_input",
+    500: "internal_error",
     503: "index_unavailable",
 }
 
@@ -37,16 +44,21 @@ def error_type(status: int) -> str:
     return _TYPES.get(status, "error")
 
 
-def error_body(status: int, message: str, details: list[dict[str, Any]] | None = None,
-               kind: str | None = None) -> dict[str, Any]:
+def error_body(
+    status: int, message: str, details: list[dict[str, Any]] | None = None, kind: str | None = None
+) -> dict[str, Any]:
     err: dict[str, Any] = {"message": message, "type": kind or error_type(status), "code": status}
     if details:
         err["details"] = details
     return {"error": err}
 
 
-def error_response(status: int, message: str, details: list[dict[str, Any]] | None = None,
-                   headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(
+    status: int,
+    message: str,
+    details: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
     return JSONResponse(error_body(status, message, details), status_code=status, headers=headers)
 
 
@@ -97,8 +109,11 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 400 and detail == _FASTAPI_BODY_ERROR:
             # FastAPI's answer for a JSON body it could not decode at all (bad UTF-8, nesting
             # too deep for the parser): answer it like any other malformed JSON.
-            return error_response(422, "the request body is not valid JSON (it could not be "
-                                       "decoded: bad UTF-8 or nested too deeply)")
+            return error_response(
+                422,
+                "the request body is not valid JSON (it could not be "
+                "decoded: bad UTF-8 or nested too deeply)",
+            )
         if exc.status_code == 405:
             # Starlette's Allow names only the first route on the path; one path has several
             # routes here (GET and POST /articles), so list the methods of all of them.

@@ -33,25 +33,30 @@ INSTRUCTIONS = (
 
 
 def build_server(pipeline: Pipeline) -> MCPServer[Any]:
-    server: MCPServer[Any] = MCPServer(name="article-qa", version=__version__,
-                                       instructions=INSTRUCTIONS)
+    server: MCPServer[Any] = MCPServer(
+        name="article-qa", version=__version__, instructions=INSTRUCTIONS
+    )
 
     @server.tool(description="Answer a question from the articles, with cited passages.")
     def ask(
         question: Annotated[str, Field(description="The question, in plain words.")],
-        top_k: Annotated[int | None, Field(ge=1, le=50,
-                                           description="Passages to retrieve and cite.")] = None,
+        top_k: Annotated[
+            int | None, Field(ge=1, le=50, description="Passages to retrieve and cite.")
+        ] = None,
     ) -> CallToolResult:
         try:
             answer = pipeline.ask(question, top_k=top_k)
         except QAError as exc:
             # A ToolError reaches the client as an error result with this message.
             raise ToolError(str(exc)) from exc
-        return CallToolResult(content=[TextContent(type="text", text=reply_text(answer))],
-                              structured_content=answer.to_dict())
+        return CallToolResult(
+            content=[TextContent(type="text", text=reply_text(answer))],
+            structured_content=answer.to_dict(),
+        )
 
-    @server.tool(description="The passages most relevant to a query, best first, "
-                             "without answering.")
+    @server.tool(
+        description="The passages most relevant to a query, best first, without answering."
+    )
     def search(
         query: Annotated[str, Field(description="What to look for.")],
         k: Annotated[int, Field(ge=1, le=50, description="How many passages.")] = 5,
@@ -61,12 +66,18 @@ def build_server(pipeline: Pipeline) -> MCPServer[Any]:
         except QAError as exc:
             raise ToolError(str(exc)) from exc
         passages = [HitOut.of(n, h).model_dump() for n, h in enumerate(hits, 1)]
-        lines = [f"[{p['rank']}] {p['title'] or p['article_id']}"
-                 + (f" ({p['date']})" if p["date"] else "") + "\n" + " ".join(p["text"].split())
-                 for p in passages]
+        lines = [
+            f"[{p['rank']}] {p['title'] or p['article_id']}"
+            + (f" ({p['date']})" if p["date"] else "")
+            + "\n"
+            + " ".join(p["text"].split())
+            for p in passages
+        ]
         text = "\n\n".join(lines) or "No passages found."
-        return CallToolResult(content=[TextContent(type="text", text=text)],
-                              structured_content={"query": query, "passages": passages})
+        return CallToolResult(
+            content=[TextContent(type="text", text=text)],
+            structured_content={"query": query, "passages": passages},
+        )
 
     return server
 

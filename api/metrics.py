@@ -79,17 +79,33 @@ class Metrics:
         """The exposition text; ``gauges`` are (name, help, value) read by the caller."""
         out: list[str] = []
         with self._lock:
-            self._counter(out, "articleqa_http_requests_total",
-                          "HTTP requests by method, route template and status.", self._requests)
-            self._histograms(out, "articleqa_http_request_duration_seconds",
-                             "HTTP request latency by route template.", self._latency)
-            self._histograms(out, "articleqa_pipeline_stage_seconds",
-                             "Time spent per pipeline stage while answering.", self._stages)
-            self._counter(out, "articleqa_http_errors_total",
-                          "Error answers by error type.", self._errors)
+            self._counter(
+                out,
+                "articleqa_http_requests_total",
+                "HTTP requests by method, route template and status.",
+                self._requests,
+            )
+            self._histograms(
+                out,
+                "articleqa_http_request_duration_seconds",
+                "HTTP request latency by route template.",
+                self._latency,
+            )
+            self._histograms(
+                out,
+                "articleqa_pipeline_stage_seconds",
+                "Time spent per pipeline stage while answering.",
+                self._stages,
+            )
+            self._counter(
+                out, "articleqa_http_errors_total", "Error answers by error type.", self._errors
+            )
         for name, help_text, value in gauges:
-            out += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge",
-                    f"{name} {_fmt_float(value)}"]
+            out += [
+                f"# HELP {name} {help_text}",
+                f"# TYPE {name} gauge",
+                f"{name} {_fmt_float(value)}",
+            ]
         return "\n".join(out) + "\n"
 
     @staticmethod
@@ -98,8 +114,9 @@ class Metrics:
         out += [f"{name}{_fmt_labels(k)} {v}" for k, v in sorted(data.items())]
 
     @staticmethod
-    def _histograms(out: list[str], name: str, help_text: str,
-                    data: dict[Labels, _Histogram]) -> None:
+    def _histograms(
+        out: list[str], name: str, help_text: str, data: dict[Labels, _Histogram]
+    ) -> None:
         out += [f"# HELP {name} {help_text}", f"# TYPE {name} histogram"]
         for labels, h in sorted(data.items()):
             for bound, count in zip(h.buckets, h.counts, strict=True):

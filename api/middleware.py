@@ -23,12 +23,21 @@ no data (every data request the page makes carries the key the user typed in).""
 OPEN_PREFIXES = ("/static/",)
 
 
-async def send_json(send: Send, status: int, body: dict[str, Any],
-                    headers: list[tuple[bytes, bytes]] | None = None) -> None:
+async def send_json(
+    send: Send, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
     raw = json.dumps(body).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(raw)).encode()), *(headers or [])]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(raw)).encode()),
+                *(headers or []),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": raw})
 
 
@@ -61,10 +70,15 @@ class ApiKeyMiddleware:
         if scheme.lower() == b"bearer" and hmac.compare_digest(token.strip(), self._key):
             await self.app(scope, receive, send)
             return
-        message = ("missing API key: send 'Authorization: Bearer <key>'" if not header
-                   else "wrong API key")
-        await send_json(send, 401, error_body(401, message),
-                        [(b"www-authenticate", b'Bearer realm="article-qa"')])
+        message = (
+            "missing API key: send 'Authorization: Bearer <key>'" if not header else "wrong API key"
+        )
+        await send_json(
+            send,
+            401,
+            error_body(401, message),
+            [(b"www-authenticate", b'Bearer realm="article-qa"')],
+        )
 
 
 class _TooLarge(StarletteHTTPException):
@@ -132,8 +146,11 @@ class BodyLimitMiddleware:
 
 
 def _too_large(limit: int) -> dict[str, Any]:
-    return error_body(413, f"the request body is larger than the limit of {limit:,} bytes "
-                           "(QA_MAX_BODY_BYTES, or QA_MAX_UPLOAD_BYTES for uploads)")
+    return error_body(
+        413,
+        f"the request body is larger than the limit of {limit:,} bytes "
+        "(QA_MAX_BODY_BYTES, or QA_MAX_UPLOAD_BYTES for uploads)",
+    )
 
 
 class MetricsMiddleware:
@@ -162,5 +179,6 @@ class MetricsMiddleware:
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            self.metrics.observe_request(scope.get("method", "?"), template, status,
-                                         time.perf_counter() - started)
+            self.metrics.observe_request(
+                scope.get("method", "?"), template, status, time.perf_counter() - started
+            )

@@ -39,7 +39,7 @@ _PIECE = re.compile(r"\S+\s*|\s+")
 def _unicode(value: Any) -> Any:
     """Refuse text with lone surrogates (JSON can carry them, "\\ud800"): no encoder or store
     downstream can take them."""
-    for text in ([value] if isinstance(value, str) else []):
+    for text in [value] if isinstance(value, str) else []:
         try:
             text.encode("utf-8")
         except UnicodeEncodeError as exc:
@@ -85,8 +85,9 @@ class ChatCompletionRequest(BaseModel):
     messages: list[ChatMessage] = Field(min_length=1, max_length=500)
     stream: bool = False
     stream_options: StreamOptions | None = None
-    top_k: int | None = Field(default=None, ge=1, le=100,
-                              description="Passages to retrieve and cite (extension).")
+    top_k: int | None = Field(
+        default=None, ge=1, le=100, description="Passages to retrieve and cite (extension)."
+    )
 
 
 class AssistantMessage(BaseModel):
@@ -133,18 +134,31 @@ def _tokens(text: str) -> int:
     return len(text.split())
 
 
-def _answer(body: ChatCompletionRequest, request: Request, pipeline: Pipeline,
-            chat: Chat) -> Answer:
+def _answer(
+    body: ChatCompletionRequest, request: Request, pipeline: Pipeline, chat: Chat
+) -> Answer:
     history = [(m.role, m.text()) for m in body.messages]
     answer = chat.answer_history(history, top_k=body.top_k)
     services(request).metrics.observe_stages("chat_completions", answer.timings_ms)
     return answer
 
 
-def _chunk(cid: str, created: int, model: str, delta: dict[str, Any],
-           finish: str | None = None, **extra: Any) -> str:
-    body = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
+def _chunk(
+    cid: str,
+    created: int,
+    model: str,
+    delta: dict[str, Any],
+    finish: str | None = None,
+    **extra: Any,
+) -> str:
+    body = {
+        "id": cid,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        **extra,
+    }
     return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
 
 
@@ -153,43 +167,70 @@ async def _stream(body: ChatCompletionRequest, answer: Answer, text: str) -> Asy
     yield _chunk(cid, created, body.model, {"role": "assistant", "content": ""})
     pieces = _PIECE.findall(text)
     for i in range(0, len(pieces), 3):
-        yield _chunk(cid, created, body.model, {"content": "".join(pieces[i:i + 3])})
+        yield _chunk(cid, created, body.model, {"content": "".join(pieces[i : i + 3])})
         await asyncio.sleep(STREAM_PAUSE_S)
     data = AnswerOut.of(answer).model_dump()
     yield _chunk(cid, created, body.model, {}, "stop", citations=data["citations"], answer=data)
     if body.stream_options is not None and body.stream_options.include_usage:
         prompt = sum(_tokens(m.text()) for m in body.messages)
-        usage = {"prompt_tokens": prompt, "completion_tokens": _tokens(text),
-                 "total_tokens": prompt + _tokens(text)}
-        payload = {"id": cid, "object": "chat.completion.chunk", "created": created,
-                   "model": body.model, "choices": [], "usage": usage}
+        usage = {
+            "prompt_tokens": prompt,
+            "completion_tokens": _tokens(text),
+            "total_tokens": prompt + _tokens(text),
+        }
+        payload = {
+            "id": cid,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": body.model,
+            "choices": [],
+            "usage": usage,
+        }
         yield f"data: {json.dumps(payload)}\n\n"
     yield "data: [DONE]\n\n"
 
 
-@router.post("/chat/completions", response_model=ChatCompletion,
-             summary="OpenAI-compatible chat: the last user message is answered",
-             responses={200: {"content": {"text/event-stream": {}},
-                              "description": "JSON, or server-sent events when stream=true"}})
-def chat_completions(body: ChatCompletionRequest, request: Request,
-                     pipeline: Pipeline = Depends(get_pipeline),
-                     chat: Chat = Depends(get_chat)) -> Any:
+@router.post(
+    "/chat/completions",
+    response_model=ChatCompletion,
+    summary="OpenAI-compatible chat: the last user message is answered",
+    responses={
+        200: {
+            "content": {"text/event-stream": {}},
+            "description": "JSON, or server-sent events when stream=true",
+        }
+    },
+)
+def chat_completions(
+    body: ChatCompletionRequest,
+    request: Request,
+    pipeline: Pipeline = Depends(get_pipeline),
+    chat: Chat = Depends(get_chat),
+) -> Any:
     # The answer is computed before any byte is sent, so bad input is a clean 4xx even
     # when streaming was asked for.
     answer = _answer(body, request, pipeline, chat)
     text = reply_text(answer)
     if body.stream:
-        return StreamingResponse(_stream(body, answer, text), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache",
-                                          "X-Accel-Buffering": "no"})
+        return StreamingResponse(
+            _stream(body, answer, text),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
     data = AnswerOut.of(answer)
     prompt = sum(_tokens(m.text()) for m in body.messages)
     return ChatCompletion(
-        id=f"chatcmpl-{uuid.uuid4().hex}", created=int(time.time()), model=body.model,
+        id=f"chatcmpl-{uuid.uuid4().hex}",
+        created=int(time.time()),
+        model=body.model,
         choices=[Choice(index=0, message=AssistantMessage(content=text), finish_reason="stop")],
-        usage=Usage(prompt_tokens=prompt, completion_tokens=_tokens(text),
-                    total_tokens=prompt + _tokens(text)),
-        citations=data.citations, answer=data,
+        usage=Usage(
+            prompt_tokens=prompt,
+            completion_tokens=_tokens(text),
+            total_tokens=prompt + _tokens(text),
+        ),
+        citations=data.citations,
+        answer=data,
     )
 
 

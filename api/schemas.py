@@ -16,14 +16,20 @@ _STRICT = ConfigDict(extra="forbid")
 class FiltersIn(BaseModel):
     model_config = _STRICT
 
-    source: str | None = Field(default=None, max_length=500,
-                               description="Only articles from this source (exact, any case).")
-    author: str | None = Field(default=None, max_length=500,
-                               description="Only articles whose author contains this.")
-    date_from: str | None = Field(default=None, max_length=40,
-                                  description="Only articles dated on or after (YYYY-MM-DD).")
-    date_to: str | None = Field(default=None, max_length=40,
-                                description="Only articles dated on or before (YYYY-MM-DD).")
+    source: str | None = Field(
+        default=None,
+        max_length=500,
+        description="Only articles from this source (exact, any case).",
+    )
+    author: str | None = Field(
+        default=None, max_length=500, description="Only articles whose author contains this."
+    )
+    date_from: str | None = Field(
+        default=None, max_length=40, description="Only articles dated on or after (YYYY-MM-DD)."
+    )
+    date_to: str | None = Field(
+        default=None, max_length=40, description="Only articles dated on or before (YYYY-MM-DD)."
+    )
 
     @field_validator("date_from", "date_to")
     @classmethod
@@ -46,20 +52,26 @@ def to_filters(f: FiltersIn | None) -> Filters | None:
 class AskRequest(BaseModel):
     model_config = _STRICT
 
-    question: str = Field(min_length=1, description="The question, in plain words.",
-                          examples=["How many troops did North Korea send to Russia?"])
-    top_k: int | None = Field(default=None, ge=1, le=100,
-                              description="Passages to retrieve and cite (default QA_TOP_K).")
+    question: str = Field(
+        min_length=1,
+        description="The question, in plain words.",
+        examples=["How many troops did North Korea send to Russia?"],
+    )
+    top_k: int | None = Field(
+        default=None, ge=1, le=100, description="Passages to retrieve and cite (default QA_TOP_K)."
+    )
     filters: FiltersIn | None = None
 
 
 class ChatRequest(BaseModel):
     model_config = _STRICT
 
-    message: str = Field(min_length=1,
-                         description="The next user message (a question or a follow-up).")
-    session_id: str | None = Field(default=None, max_length=200,
-                                   description="Omit to start a new conversation.")
+    message: str = Field(
+        min_length=1, description="The next user message (a question or a follow-up)."
+    )
+    session_id: str | None = Field(
+        default=None, max_length=200, description="Omit to start a new conversation."
+    )
     top_k: int | None = Field(default=None, ge=1, le=100)
     filters: FiltersIn | None = None
 
@@ -98,9 +110,11 @@ class AnswerOut(BaseModel):
     timings_ms: dict[str, float]
     answerer: str
     searched_query: str | None = Field(
-        default=None, description="The query actually searched, when it differs (follow-ups).")
+        default=None, description="The query actually searched, when it differs (follow-ups)."
+    )
     note: str | None = Field(
-        default=None, description="How the answer was made, when worth saying (LLM checks).")
+        default=None, description="How the answer was made, when worth saying (LLM checks)."
+    )
 
     @classmethod
     def of(cls, answer: Answer) -> AnswerOut:
@@ -125,10 +139,22 @@ class HitOut(SourceOut):
     def of(cls, rank: int, h: Hit) -> HitOut:
         """The one conversion of a retrieved passage to JSON (HTTP search and MCP)."""
         a = h.article
-        return cls(rank=rank, score=round(h.score, 4), dense=round(h.dense, 4),
-                   lexical=round(h.lexical, 4), chunk_id=h.chunk.id, article_id=a.id,
-                   title=a.title, author=a.author, source=a.source, date=a.date, url=a.url,
-                   start=h.chunk.start, end=h.chunk.end, text=h.chunk.text)
+        return cls(
+            rank=rank,
+            score=round(h.score, 4),
+            dense=round(h.dense, 4),
+            lexical=round(h.lexical, 4),
+            chunk_id=h.chunk.id,
+            article_id=a.id,
+            title=a.title,
+            author=a.author,
+            source=a.source,
+            date=a.date,
+            url=a.url,
+            start=h.chunk.start,
+            end=h.chunk.end,
+            text=h.chunk.text,
+        )
 
 
 class SearchOut(BaseModel):
@@ -141,8 +167,12 @@ class ArticleIn(BaseModel):
 
     model_config = _STRICT
 
-    id: str | None = Field(default=None, min_length=1, max_length=300,
-                           description="Stable id; defaults to a hash of the text.")
+    id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=300,
+        description="Stable id; defaults to a hash of the text.",
+    )
     title: str | None = Field(default=None, max_length=2000)
     text: str = Field(min_length=1, description="The article body (plain text).")
     author: str | list[str] | None = None
@@ -165,8 +195,9 @@ class IngestOut(BaseModel):
     chunks: int
     seconds: float
     skipped: list[SkipOut]
-    article_ids: list[str] = Field(default_factory=list,
-                                   description="Ids of the articles read from this request.")
+    article_ids: list[str] = Field(
+        default_factory=list, description="Ids of the articles read from this request."
+    )
 
 
 class ArticleSummary(BaseModel):
@@ -213,7 +244,12 @@ class ErrorOut(BaseModel):
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorOut, "description": text}
-    for code, text in ((400, "Unreadable body"), (401, "Missing or wrong API key"),
-                       (404, "Not found"),
-                       (413, "Too large"), (422, "Bad input"), (503, "Index unavailable"))
+    for code, text in (
+        (400, "Unreadable body"),
+        (401, "Missing or wrong API key"),
+        (404, "Not found"),
+        (413, "Too large"),
+        (422, "Bad input"),
+        (503, "Index unavailable"),
+    )
 }

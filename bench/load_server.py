@@ -85,8 +85,9 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
 
 
-async def timed(client: httpx.AsyncClient, res: Results, name: str, method: str, url: str,
-                **kw: Any) -> httpx.Response | None:
+async def timed(
+    client: httpx.AsyncClient, res: Results, name: str, method: str, url: str, **kw: Any
+) -> httpx.Response | None:
     res.requests += 1
     started = time.perf_counter()
     try:
@@ -101,8 +102,9 @@ async def timed(client: httpx.AsyncClient, res: Results, name: str, method: str,
     return r
 
 
-async def query_client(n: int, client: httpx.AsyncClient, res: Results, deadline: float,
-                       chat_share: float) -> None:
+async def query_client(
+    n: int, client: httpx.AsyncClient, res: Results, deadline: float, chat_share: float
+) -> None:
     rng = random.Random(n)
     session: str | None = None
     turn = 0
@@ -134,15 +136,18 @@ def article(i: int) -> dict[str, Any]:
         "title": f"Load bench report {i}",
         "author": "Bench Writer",
         "date": "2026-01-01",
-        "text": (f"Report {i}: volunteers in the harbour town of Port Example counted {100 + i} "
-                 "seals on the sandbanks this week, the local wildlife group said. The count "
-                 "was the highest since records began, and the group asked visitors to keep "
-                 "their distance from the animals during the pupping season."),
+        "text": (
+            f"Report {i}: volunteers in the harbour town of Port Example counted {100 + i} "
+            "seals on the sandbanks this week, the local wildlife group said. The count "
+            "was the highest since records began, and the group asked visitors to keep "
+            "their distance from the animals during the pupping season."
+        ),
     }
 
 
-async def ingester(client: httpx.AsyncClient, res: Results, deadline: float, every: float,
-                   start: int) -> None:
+async def ingester(
+    client: httpx.AsyncClient, res: Results, deadline: float, every: float, start: int
+) -> None:
     i = start
     while time.monotonic() + every < deadline:
         await asyncio.sleep(every)
@@ -183,8 +188,9 @@ async def drive(base: str, args: argparse.Namespace) -> tuple[Results, float, fl
         res = Results()
         started = time.monotonic()
         deadline = started + args.seconds
-        tasks = [query_client(n, client, res, deadline, args.chat_share)
-                 for n in range(args.clients)]
+        tasks = [
+            query_client(n, client, res, deadline, args.chat_share) for n in range(args.clients)
+        ]
         tasks.append(ingester(client, res, deadline, args.ingest_every, start=1))
         await asyncio.gather(*tasks)
         elapsed = time.monotonic() - started
@@ -192,8 +198,10 @@ async def drive(base: str, args: argparse.Namespace) -> tuple[Results, float, fl
         for p in problems:
             res.errors[f"consistency: {p}"] += 1
         if len(res.founding_answers) > 1:
-            res.errors[f"consistency: founding question answered {len(res.founding_answers)} "
-                       "different ways"] += 1
+            res.errors[
+                f"consistency: founding question answered {len(res.founding_answers)} "
+                "different ways"
+            ] += 1
         for aid in res.ingested:  # read-your-writes: every ingested article is there
             r = await client.get(f"/articles/{aid}")
             if r.status_code != 200:
@@ -201,13 +209,17 @@ async def drive(base: str, args: argparse.Namespace) -> tuple[Results, float, fl
         return res, elapsed, warm_s
 
 
-def report(res: Results, elapsed: float, warm_s: float, startup_s: float,
-           args: argparse.Namespace) -> dict[str, Any]:
+def report(
+    res: Results, elapsed: float, warm_s: float, startup_s: float, args: argparse.Namespace
+) -> dict[str, Any]:
     every = [x for v in res.latencies.values() for x in v]
     out: dict[str, Any] = {
-        "clients": args.clients, "seconds": round(elapsed, 2),
-        "requests": len(every), "requests_per_s": round(len(every) / elapsed, 1),
-        "errors": sum(res.errors.values()), "error_kinds": dict(res.errors),
+        "clients": args.clients,
+        "seconds": round(elapsed, 2),
+        "requests": len(every),
+        "requests_per_s": round(len(every) / elapsed, 1),
+        "errors": sum(res.errors.values()),
+        "error_kinds": dict(res.errors),
         "startup_with_corpus_ingest_s": round(startup_s, 1),
         "warm_up_ingest_s": round(warm_s, 2),
         "ingestions": len(res.ingested),
@@ -218,20 +230,28 @@ def report(res: Results, elapsed: float, warm_s: float, startup_s: float,
     }
     for name, values in [*sorted(res.latencies.items()), ("all", every)]:
         out["latency_ms"][name] = {
-            "n": len(values), "p50": round(pct(values, 50) * 1000, 1),
-            "p95": round(pct(values, 95) * 1000, 1), "p99": round(pct(values, 99) * 1000, 1),
+            "n": len(values),
+            "p50": round(pct(values, 50) * 1000, 1),
+            "p95": round(pct(values, 95) * 1000, 1),
+            "p99": round(pct(values, 99) * 1000, 1),
             "mean": round(statistics.fmean(values) * 1000, 1) if values else None,
         }
-    print(f"\n{args.clients} clients for {elapsed:.1f} s: {out['requests']} requests, "
-          f"{out['requests_per_s']} requests/s, {out['errors']} errors")
+    print(
+        f"\n{args.clients} clients for {elapsed:.1f} s: {out['requests']} requests, "
+        f"{out['requests_per_s']} requests/s, {out['errors']} errors"
+    )
     print(f"{'endpoint':<16}{'n':>7}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}")
     for name, s in out["latency_ms"].items():
         print(f"{name:<16}{s['n']:>7}{s['p50']:>10}{s['p95']:>10}{s['p99']:>10}")
-    print(f"ingestions during the run: {len(res.ingested)} "
-          f"({', '.join(f'{s:.2f}s' for s in res.ingest_seconds)}); warm-up ingestion "
-          f"{warm_s:.1f}s; server start with corpus ingest {startup_s:.0f}s")
-    print(f"consistency: {len(res.passages)} cited passages checked against the stored "
-          f"articles; founding question answered as {dict(res.founding_answers)}")
+    print(
+        f"ingestions during the run: {len(res.ingested)} "
+        f"({', '.join(f'{s:.2f}s' for s in res.ingest_seconds)}); warm-up ingestion "
+        f"{warm_s:.1f}s; server start with corpus ingest {startup_s:.0f}s"
+    )
+    print(
+        f"consistency: {len(res.passages)} cited passages checked against the stored "
+        f"articles; founding question answered as {dict(res.founding_answers)}"
+    )
     for kind, n in res.errors.most_common(10):
         print(f"  error x{n}: {kind}")
     return out
@@ -243,8 +263,12 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--ingest-every", type=float, default=3.0, help="seconds between ingestions")
     ap.add_argument("--chat-share", type=float, default=0.3, help="share of /chat requests")
-    ap.add_argument("--data-dir", type=Path, default=None,
-                    help="serve this data directory instead of a fresh temporary one")
+    ap.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="serve this data directory instead of a fresh temporary one",
+    )
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = ap.parse_args()
     if not (1 <= args.clients <= 256 and 1 <= args.seconds <= 600):
@@ -253,15 +277,34 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="article-qa-load-"))
     data_dir = args.data_dir or tmp / "data"
     port = free_port()
-    env = {**os.environ, "QA_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1",
-           "TRANSFORMERS_OFFLINE": "1"}
+    env = {
+        **os.environ,
+        "QA_DATA_DIR": str(data_dir),
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+    }
     env.pop("QA_API_KEY", None)
     log_path = tmp / "server.log"
     log = log_path.open("w")
     out: dict[str, Any] = {"errors": 1}
     server = subprocess.Popen(
-        [sys.executable, "-m", "qa.cli.main", "serve", "--host", "127.0.0.1", "--port", str(port),
-         "--log-level", "warning"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "qa.cli.main",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         t0 = time.perf_counter()

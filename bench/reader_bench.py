@@ -42,20 +42,32 @@ WEIGHTS = (0.0, 4.0, 8.0, 12.0, 16.0, 20.0, 24.0, 32.0)
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--set", default="squad-v1.1-dev")
-    ap.add_argument("--data-dir", type=Path, default=None,
-                    help="an index of the set's articles to reuse (built if missing)")
+    ap.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="an index of the set's articles to reuse (built if missing)",
+    )
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--reader", type=Path, default=None)
     ap.add_argument("--check-only", action="store_true")
     ap.add_argument("--latency", type=int, default=200, help="questions timed per answerer")
     ap.add_argument("--json", type=Path, default=None)
-    ap.add_argument("--abstain", type=lambda v: tuple(float(x) for x in v.split(",")),
-                    action="append", metavar="N,W,LP",
-                    help="passages, retrieval weight, length penalty to sweep thresholds for")
+    ap.add_argument(
+        "--abstain",
+        type=lambda v: tuple(float(x) for x in v.split(",")),
+        action="append",
+        metavar="N,W,LP",
+        help="passages, retrieval weight, length penalty to sweep thresholds for",
+    )
     ap.add_argument("--no-latency", action="store_true")
     ap.add_argument("--numeric-bonus", type=float, default=0.0)
-    ap.add_argument("--rank", choices=("span", "margin"), default="span",
-                    help="rank passages by span score or by span minus no-answer score")
+    ap.add_argument(
+        "--rank",
+        choices=("span", "margin"),
+        default="span",
+        help="rank passages by span score or by span minus no-answer score",
+    )
     args = ap.parse_args()
 
     from qa.pipeline import build_pipeline
@@ -66,15 +78,15 @@ def main() -> None:
     articles = EVAL / args.set / "articles.jsonl"
     qfile = EVAL / args.set / "questions.public.jsonl"
     questions = load_questions(articles, qfile, None)
-    impossible = {json.loads(line)["id"] for line in qfile.open()
-                  if json.loads(line).get("is_impossible")}
+    impossible = {
+        json.loads(line)["id"] for line in qfile.open() if json.loads(line).get("is_impossible")
+    }
     if args.check_only:
         questions = [q for q in questions if is_check(q.id)]
     if args.limit:
         questions = questions[: args.limit]
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="reader-bench-"))
-    settings = Settings(data_dir=data_dir, auto_ingest=False, reader="none",
-                        abstain_threshold=0.0)
+    settings = Settings(data_dir=data_dir, auto_ingest=False, reader="none", abstain_threshold=0.0)
     pipeline = build_pipeline(settings)
     if pipeline.index.is_empty():
         print(f"indexing {articles} into {data_dir} ...", file=sys.stderr)
@@ -92,17 +104,24 @@ def main() -> None:
         gold = []
         for h in hits:
             if q.gold_span is not None:
-                gold.append(h.article.id == q.article_id
-                            and overlaps(h.chunk.start, h.chunk.end, q.gold_span))
+                gold.append(
+                    h.article.id == q.article_id
+                    and overlaps(h.chunk.start, h.chunk.end, q.gold_span)
+                )
             elif q.gold_sentence:
-                gold.append(h.article.id == q.article_id
-                            and q.gold_sentence in " ".join(h.chunk.text.split()))
+                gold.append(
+                    h.article.id == q.article_id
+                    and q.gold_sentence in " ".join(h.chunk.text.split())
+                )
             else:
                 gold.append(False)
         rows.append((q, hits, readings, gold))
 
-    out: dict[str, object] = {"set": args.set, "questions": len(rows),
-                              "reader": str(reader.directory)}
+    out: dict[str, object] = {
+        "set": args.set,
+        "questions": len(rows),
+        "reader": str(reader.directory),
+    }
     answerable = [r for r in rows if r[0].id not in impossible]
     with_gold = [r for r in answerable if any(r[3]) or r[0].gold_span or r[0].gold_sentence]
     base_rank1 = sum(r[3][0] for r in with_gold if r[3]) / max(1, len(with_gold))
@@ -114,10 +133,12 @@ def main() -> None:
 
     def pick(hits, readings, n, w, question=""):
         idx = range(min(int(n), len(hits)))
+
         def value(i: int) -> float:
             base = readings[i].margin if args.rank == "margin" else readings[i].span_score
             bonus = args.numeric_bonus * quantity_bonus(question, readings[i].text)
             return base + w * hits[i].score + bonus if readings[i].text else -1e9
+
         return max(idx, key=value)
 
     table = {}
@@ -134,10 +155,15 @@ def main() -> None:
                     ems += exact_match(rd[b].text, q.answers)
                     f1s += f1_score(rd[b].text, q.answers)
                 m = max(1, len(answerable))
-                table[f"n{n}_w{w}_lp{lp}"] = {"gold_rank1": round(r1 / m, 4),
-                                              "em": round(ems / m, 4), "f1": round(f1s / m, 4)}
-                print(f"length penalty {lp}, read {n} passages, retrieval weight {w:>4}: "
-                      f"gold rank 1 {r1 / m:.3f}, EM {ems / m:.3f}, F1 {f1s / m:.3f}")
+                table[f"n{n}_w{w}_lp{lp}"] = {
+                    "gold_rank1": round(r1 / m, 4),
+                    "em": round(ems / m, 4),
+                    "f1": round(f1s / m, 4),
+                }
+                print(
+                    f"length penalty {lp}, read {n} passages, retrieval weight {w:>4}: "
+                    f"gold rank 1 {r1 / m:.3f}, EM {ems / m:.3f}, F1 {f1s / m:.3f}"
+                )
     out["answer_all"] = table
 
     if len(answerable) < len(rows):
@@ -151,8 +177,10 @@ def main() -> None:
                 scored.append((p, q.id in impossible, f1))
             best = None
             for t in [x / 100 for x in range(0, 100, 2)]:
-                v = sum((f if p >= t else 0.0) if not imp else (1.0 if p < t else 0.0)
-                        for p, imp, f in scored) / len(scored)
+                v = sum(
+                    (f if p >= t else 0.0) if not imp else (1.0 if p < t else 0.0)
+                    for p, imp, f in scored
+                ) / len(scored)
                 if best is None or v > best[0]:
                     best = (v, t)
             assert best is not None
@@ -173,10 +201,14 @@ def main() -> None:
             times.append((time.perf_counter() - t0) * 1000)
         label = "rules" if name == "none" else "reader"
         lat[label] = times
-        print(f"warm ask, {label}: p50 {percentile(times, 50):.1f} ms, "
-              f"p95 {percentile(times, 95):.1f} ms")
-        out[f"ask_ms_{label}"] = {"p50": round(percentile(times, 50), 1),
-                                  "p95": round(percentile(times, 95), 1)}
+        print(
+            f"warm ask, {label}: p50 {percentile(times, 50):.1f} ms, "
+            f"p95 {percentile(times, 95):.1f} ms"
+        )
+        out[f"ask_ms_{label}"] = {
+            "p50": round(percentile(times, 50), 1),
+            "p95": round(percentile(times, 95), 1),
+        }
     if args.json:
         args.json.write_text(json.dumps(out, indent=2))
 

@@ -102,8 +102,16 @@ def load_questions(articles: Path, questions: Path, limit: int | None) -> list[Q
             if pidx is not None and aid in spans and 0 <= pidx < len(spans[aid]):
                 gold = spans[aid][pidx]
             sentence = rec.get("sentence") if gold is None else None
-            out.append(Question(rec["id"], rec["question"], list(rec.get("answers") or []),
-                                aid, gold, " ".join(sentence.split()) if sentence else None))
+            out.append(
+                Question(
+                    rec["id"],
+                    rec["question"],
+                    list(rec.get("answers") or []),
+                    aid,
+                    gold,
+                    " ".join(sentence.split()) if sentence else None,
+                )
+            )
             if limit and len(out) >= limit:
                 break
     return out
@@ -122,17 +130,24 @@ def overlaps(start: int, end: int, span: tuple[int, int] | None) -> bool:
     return span is not None and start < span[1] and end > span[0]
 
 
-def score_passages(tally: Tally, prefix: str, q: Question,
-                   passages: Sequence[tuple[str, str, int, int]]) -> None:
+def score_passages(
+    tally: Tally, prefix: str, q: Question, passages: Sequence[tuple[str, str, int, int]]
+) -> None:
     """passages: (article_id, text, start, end), best first."""
     if q.answers:
         hits = [answer_in_text(text, q.answers) for _, text, _, _ in passages]
         tally.add(f"{prefix}_ans5", float(any(hits[:5])))
         tally.add(f"{prefix}_ans1", float(any(hits[:1])))
     if q.gold_span is not None or q.gold_sentence:
-        gold = [aid == q.article_id and (overlaps(s, e, q.gold_span) if q.gold_span else
-                                         str(q.gold_sentence) in " ".join(text.split()))
-                for aid, text, s, e in passages]
+        gold = [
+            aid == q.article_id
+            and (
+                overlaps(s, e, q.gold_span)
+                if q.gold_span
+                else str(q.gold_sentence) in " ".join(text.split())
+            )
+            for aid, text, s, e in passages
+        ]
         tally.add(f"{prefix}_para1", float(any(gold[:1])))
         tally.add(f"{prefix}_para5", float(any(gold[:5])))
 
@@ -154,8 +169,11 @@ def measure_floor(pipeline: Any) -> tuple[int, float]:
 BASELINES: dict[str, dict[str, Any]] = {
     "BM25 alone": {"dense_weight": 0.0, "sentence_weight": 0.0, "candidates": 50},
     "dense alone": {"dense_weight": 1.0, "sentence_weight": 0.0, "candidates": 50},
-    "0.5 dense + 0.5 BM25/max, 50 candidates (previous default)":
-        {"dense_weight": 0.5, "sentence_weight": 0.0, "candidates": 50},
+    "0.5 dense + 0.5 BM25/max, 50 candidates (previous default)": {
+        "dense_weight": 0.5,
+        "sentence_weight": 0.0,
+        "candidates": 50,
+    },
 }
 
 
@@ -169,13 +187,19 @@ def run_baselines(pipeline: Any, questions: Sequence[Question], k: int) -> dict[
         tally = Tally()
         for q in questions:
             hits = retriever.retrieve(q.question, k)
-            score_passages(tally, "ret", q, [(h.chunk.article_id, h.chunk.text, h.chunk.start,
-                                              h.chunk.end) for h in hits])
+            score_passages(
+                tally,
+                "ret",
+                q,
+                [(h.chunk.article_id, h.chunk.text, h.chunk.start, h.chunk.end) for h in hits],
+            )
         a = sum(bool(q.answers) for q in questions)
         g = sum(q.gold_span is not None or bool(q.gold_sentence) for q in questions)
-        out[name] = {"retrieved_answer_top5": tally.share("ret_ans5", a),
-                     "retrieved_answer_top1": tally.share("ret_ans1", a),
-                     "retrieved_paragraph_top1": tally.share("ret_para1", g)}
+        out[name] = {
+            "retrieved_answer_top5": tally.share("ret_ans5", a),
+            "retrieved_answer_top1": tally.share("ret_ans1", a),
+            "retrieved_paragraph_top1": tally.share("ret_para1", g),
+        }
     return out
 
 
@@ -190,27 +214,39 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     else:
         tmp = Path(tempfile.mkdtemp(prefix="squad-bench-"))
         data_dir = tmp / "data"
-    results: dict[str, Any] = {"articles": str(args.articles), "questions": str(args.questions),
-                               "n_questions": len(questions)}
+    results: dict[str, Any] = {
+        "articles": str(args.articles),
+        "questions": str(args.questions),
+        "n_questions": len(questions),
+    }
     try:
         settings = Settings(data_dir=data_dir, auto_ingest=False)
         pipeline = build_pipeline(settings)
         if pipeline.index.is_empty():
             report = pipeline.ingest([args.articles])
-            results["ingest"] = {"chunks": report.chunks, "seconds": round(report.seconds, 2),
-                                 "chunks_per_s": round(report.chunks / report.seconds, 1)}
+            results["ingest"] = {
+                "chunks": report.chunks,
+                "seconds": round(report.seconds, 2),
+                "chunks_per_s": round(report.chunks / report.seconds, 1),
+            }
             if not args.no_floor:
                 n, secs = measure_floor(pipeline)
                 floor = n / secs
-                results["floor"] = {"chunks": n, "seconds": round(secs, 2),
-                                    "chunks_per_s": round(floor, 1),
-                                    "ingest_over_floor": round(
-                                        results["ingest"]["chunks_per_s"] / floor, 3)}
+                results["floor"] = {
+                    "chunks": n,
+                    "seconds": round(secs, 2),
+                    "chunks_per_s": round(floor, 1),
+                    "ingest_over_floor": round(results["ingest"]["chunks_per_s"] / floor, 3),
+                }
         stats = pipeline.stats()
-        results["index"] = {"articles": stats.articles, "chunks": stats.chunks,
-                            "chunk_words": stats.chunk_words, "chunk_overlap": stats.chunk_overlap,
-                            "dense_weight": settings.dense_weight,
-                            "candidates": settings.candidates}
+        results["index"] = {
+            "articles": stats.articles,
+            "chunks": stats.chunks,
+            "chunk_words": stats.chunk_words,
+            "chunk_overlap": stats.chunk_overlap,
+            "dense_weight": settings.dense_weight,
+            "candidates": settings.candidates,
+        }
         k = settings.top_k
         tally = Tally()
         search_ms: list[float] = []
@@ -226,15 +262,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             t = time.perf_counter()
             hits = pipeline.search(q.question, k)
             search_ms.append((time.perf_counter() - t) * 1000)
-            score_passages(tally, "ret", q, [(h.chunk.article_id, h.chunk.text, h.chunk.start,
-                                              h.chunk.end) for h in hits])
+            score_passages(
+                tally,
+                "ret",
+                q,
+                [(h.chunk.article_id, h.chunk.text, h.chunk.start, h.chunk.end) for h in hits],
+            )
             if args.retrieval_only:
                 continue
             t = time.perf_counter()
             answer = pipeline.ask(q.question, k)
             ask_ms.append((time.perf_counter() - t) * 1000)
-            score_passages(tally, "cite", q, [(c.article_id, c.text, c.start, c.end)
-                                              for c in answer.citations])
+            score_passages(
+                tally, "cite", q, [(c.article_id, c.text, c.start, c.end) for c in answer.citations]
+            )
             tally.add("em", exact_match(answer.answer, q.answers))
             tally.add("f1", f1_score(answer.answer, q.answers))
             tally.add("abstained", float(answer.abstained))
@@ -259,14 +300,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "retrieved_paragraph_top5": tally.share("ret_para5", g),
     }
     if not args.retrieval_only:
-        quality.update({
-            "cited_answer_top5": tally.share("cite_ans5", a),
-            "cited_answer_top1": tally.share("cite_ans1", a),
-            "cited_paragraph_top1": tally.share("cite_para1", g),
-            "exact_match": tally.share("em", tally.n),
-            "f1": tally.share("f1", tally.n),
-            "abstained": tally.share("abstained", tally.n),
-        })
+        quality.update(
+            {
+                "cited_answer_top5": tally.share("cite_ans5", a),
+                "cited_answer_top1": tally.share("cite_ans1", a),
+                "cited_paragraph_top1": tally.share("cite_para1", g),
+                "exact_match": tally.share("em", tally.n),
+                "f1": tally.share("f1", tally.n),
+                "abstained": tally.share("abstained", tally.n),
+            }
+        )
     results["quality_pct"] = quality
     results["counts"] = {"questions": tally.n, "answerable": a, "with_gold_paragraph": g}
     return results
@@ -280,16 +323,29 @@ def table(results: dict[str, Any]) -> str:
 
     if "ingest" in results:
         ing = results["ingest"]
-        rows.append(("ingest", f"{ing['chunks']} chunks in {ing['seconds']} s = "
-                               f"{ing['chunks_per_s']} chunks/s"))
+        rows.append(
+            (
+                "ingest",
+                f"{ing['chunks']} chunks in {ing['seconds']} s = {ing['chunks_per_s']} chunks/s",
+            )
+        )
     if "floor" in results:
         fl = results["floor"]
-        rows.append(("floor (sentence-transformers alone)",
-                     f"{fl['chunks_per_s']} chunks/s; ingest/floor = {fl['ingest_over_floor']}"))
+        rows.append(
+            (
+                "floor (sentence-transformers alone)",
+                f"{fl['chunks_per_s']} chunks/s; ingest/floor = {fl['ingest_over_floor']}",
+            )
+        )
     idx = results["index"]
-    rows.append(("index", f"{idx['articles']} articles, {idx['chunks']} chunks "
-                          f"(chunk_words={idx['chunk_words']}, overlap={idx['chunk_overlap']}, "
-                          f"dense_weight={idx['dense_weight']}, candidates={idx['candidates']})"))
+    rows.append(
+        (
+            "index",
+            f"{idx['articles']} articles, {idx['chunks']} chunks "
+            f"(chunk_words={idx['chunk_words']}, overlap={idx['chunk_overlap']}, "
+            f"dense_weight={idx['dense_weight']}, candidates={idx['candidates']})",
+        )
+    )
     lat = results["latency_ms"]
     rows.append(("search latency p50 / p95", f"{lat['search_p50']} / {lat['search_p95']} ms"))
     if "ask_p50" in lat:
@@ -309,13 +365,22 @@ def table(results: dict[str, Any]) -> str:
     for key, value in results["quality_pct"].items():
         rows.append((labels.get(key, key), fmt(value, "%")))
     c = results["counts"]
-    rows.append(("questions", f"{c['questions']} ({c['answerable']} answerable, "
-                              f"{c['with_gold_paragraph']} with a gold paragraph)"))
+    rows.append(
+        (
+            "questions",
+            f"{c['questions']} ({c['answerable']} answerable, "
+            f"{c['with_gold_paragraph']} with a gold paragraph)",
+        )
+    )
     for name, figs in results.get("baselines", {}).items():
-        rows.append((f"baseline: {name}",
-                     f"answer top-5 {fmt(figs['retrieved_answer_top5'], '%')}, "
-                     f"answer top-1 {fmt(figs['retrieved_answer_top1'], '%')}, "
-                     f"paragraph rank 1 {fmt(figs['retrieved_paragraph_top1'], '%')}"))
+        rows.append(
+            (
+                f"baseline: {name}",
+                f"answer top-5 {fmt(figs['retrieved_answer_top5'], '%')}, "
+                f"answer top-1 {fmt(figs['retrieved_answer_top1'], '%')}, "
+                f"paragraph rank 1 {fmt(figs['retrieved_paragraph_top1'], '%')}",
+            )
+        )
     width = max(len(r[0]) for r in rows)
     lines = [f"{'metric'.ljust(width)}  value", f"{'-' * width}  {'-' * 5}"]
     lines += [f"{name.ljust(width)}  {value}" for name, value in rows]
@@ -327,19 +392,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--articles", type=Path, default=DEFAULT_ARTICLES)
     parser.add_argument("--questions", type=Path, default=DEFAULT_QUESTIONS)
     parser.add_argument("--limit", type=int, default=None, help="Only the first N questions.")
-    parser.add_argument("--json", dest="json_out", type=Path, default=None,
-                        help="Also write the figures to this JSON file.")
-    parser.add_argument("--retrieval-only", action="store_true",
-                        help="Skip ask (answers, EM/F1): retrieval figures and latency only.")
-    parser.add_argument("--data-dir", type=Path, default=None,
-                        help="Use this data directory (ingested into if empty, kept) instead "
-                             "of a temporary one.")
-    parser.add_argument("--baselines", action="store_true",
-                        help="Also score BM25 alone, dense alone and the previous fusion "
-                             "over the same index (retrieval figures only).")
+    parser.add_argument(
+        "--json",
+        dest="json_out",
+        type=Path,
+        default=None,
+        help="Also write the figures to this JSON file.",
+    )
+    parser.add_argument(
+        "--retrieval-only",
+        action="store_true",
+        help="Skip ask (answers, EM/F1): retrieval figures and latency only.",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="Use this data directory (ingested into if empty, kept) instead of a temporary one.",
+    )
+    parser.add_argument(
+        "--baselines",
+        action="store_true",
+        help="Also score BM25 alone, dense alone and the previous fusion "
+        "over the same index (retrieval figures only).",
+    )
     parser.add_argument("--keep", action="store_true", help="Keep the temporary data directory.")
-    parser.add_argument("--no-floor", action="store_true",
-                        help="Skip the sentence-transformers-only encoding floor.")
+    parser.add_argument(
+        "--no-floor",
+        action="store_true",
+        help="Skip the sentence-transformers-only encoding floor.",
+    )
     args = parser.parse_args(argv)
     results = run(args)
     print(table(results))

@@ -95,8 +95,9 @@ class SentenceTransformerEncoder:
             try:
                 # local_files_only: no hub request at all unless QA_ALLOW_HUB, without
                 # touching the process environment.
-                self._model = SentenceTransformer(path, device="cpu",
-                                                  local_files_only=not self.allow_hub)
+                self._model = SentenceTransformer(
+                    path, device="cpu", local_files_only=not self.allow_hub
+                )
             except Exception as exc:
                 raise EncoderUnavailable(f"cannot load model {self.model_name!r}: {exc}") from exc
         return self._model
@@ -104,8 +105,10 @@ class SentenceTransformerEncoder:
     @property
     def dimension(self) -> int:
         model = self._load()
-        get_dim = (getattr(model, "get_embedding_dimension", None)
-                   or model.get_sentence_embedding_dimension)
+        get_dim = (
+            getattr(model, "get_embedding_dimension", None)
+            or model.get_sentence_embedding_dimension
+        )
         return int(get_dim())
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
@@ -170,9 +173,12 @@ class SentenceTransformerEncoder:
             if "token_type_ids" not in sample:
                 sample["token_type_ids"] = torch.zeros_like(sample["input_ids"])
             args = (sample["input_ids"], sample["attention_mask"], sample["token_type_ids"])
-            dyn = {"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"},
-                   "token_type_ids": {0: "batch", 1: "seq"},
-                   "last_hidden_state": {0: "batch", 1: "seq"}}
+            dyn = {
+                "input_ids": {0: "batch", 1: "seq"},
+                "attention_mask": {0: "batch", 1: "seq"},
+                "token_type_ids": {0: "batch", 1: "seq"},
+                "last_hidden_state": {0: "batch", 1: "seq"},
+            }
             # The exporter warns about tracing internals of the HF model that do not affect
             # the exported graph (checked by tests comparing both encoders' vectors).
             with torch.no_grad(), warnings.catch_warnings():

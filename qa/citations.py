@@ -26,18 +26,33 @@ def cite(hits: Sequence[Hit], draft: Draft) -> tuple[Citation, ...]:
     for number, i in enumerate(order, 1):
         hit = hits[i]
         a_start = a_end = None
-        if (i == draft.hit_index and draft.answer_start is not None
-                and draft.answer_end is not None
-                and hit.chunk.start <= draft.answer_start < draft.answer_end <= hit.chunk.end):
+        if (
+            i == draft.hit_index
+            and draft.answer_start is not None
+            and draft.answer_end is not None
+            and hit.chunk.start <= draft.answer_start < draft.answer_end <= hit.chunk.end
+        ):
             a_start = draft.answer_start - hit.chunk.start
             a_end = draft.answer_end - hit.chunk.start
         art = hit.article
-        out.append(Citation(
-            number=number, article_id=art.id, title=art.title, author=art.author,
-            source=art.source, date=art.date, url=art.url, chunk_id=hit.chunk.id,
-            start=hit.chunk.start, end=hit.chunk.end, text=hit.chunk.text,
-            answer_start=a_start, answer_end=a_end, score=round(hit.score, 4),
-        ))
+        out.append(
+            Citation(
+                number=number,
+                article_id=art.id,
+                title=art.title,
+                author=art.author,
+                source=art.source,
+                date=art.date,
+                url=art.url,
+                chunk_id=hit.chunk.id,
+                start=hit.chunk.start,
+                end=hit.chunk.end,
+                text=hit.chunk.text,
+                answer_start=a_start,
+                answer_end=a_end,
+                score=round(hit.score, 4),
+            )
+        )
     return tuple(out)
 
 

@@ -32,6 +32,7 @@ ENCODER_DIR = "encoder"
 @dataclass(frozen=True)
 class Manifest:
     """What an index was built with (model, dimension, chunking); another model is refused."""
+
     model: str
     dimension: int
     chunk_words: int
@@ -44,8 +45,10 @@ class Manifest:
             return None
         try:
             raw = json.loads(path.read_text())
-            return cls(**{k: raw[k] for k in ("model", "dimension", "chunk_words",
-                                             "chunk_overlap")}, version=raw.get("version", "?"))
+            return cls(
+                **{k: raw[k] for k in ("model", "dimension", "chunk_words", "chunk_overlap")},
+                version=raw.get("version", "?"),
+            )
         except (ValueError, KeyError, TypeError) as exc:
             raise CorruptIndexError(
                 f"the manifest {path} is unreadable ({exc}); rebuild the index with "
@@ -93,8 +96,9 @@ class ArticleIndex:
             self._store = Store(self.data_dir / STORE)
         return self._store
 
-    def check_model(self, model: str, chunk_words: int | None = None,
-                    chunk_overlap: int | None = None) -> None:
+    def check_model(
+        self, model: str, chunk_words: int | None = None, chunk_overlap: int | None = None
+    ) -> None:
         """Refuse an index built for another model (its vectors would be meaningless)."""
         manifest = self.manifest
         if manifest is None:
@@ -106,8 +110,10 @@ class ArticleIndex:
                 f"it for the new model with `ask ingest --rebuild PATH...` "
                 f"(or point QA_DATA_DIR at a new folder)"
             )
-        for name, wanted, have in (("chunk_words", chunk_words, manifest.chunk_words),
-                                   ("chunk_overlap", chunk_overlap, manifest.chunk_overlap)):
+        for name, wanted, have in (
+            ("chunk_words", chunk_words, manifest.chunk_words),
+            ("chunk_overlap", chunk_overlap, manifest.chunk_overlap),
+        ):
             if wanted is not None and wanted != have:
                 raise ModelMismatchError(
                     f"the index in {self.data_dir} was chunked with {name}={have}, not "
@@ -135,8 +141,11 @@ class ArticleIndex:
                 else:
                     # The store holds every vector, so a damaged FAISS file is recoverable
                     # without re-encoding; rebuild in memory and say so.
-                    log.warning("%s; rebuilt it from the store (run `ask ingest --repair` to "
-                                "write it back)", exc)
+                    log.warning(
+                        "%s; rebuilt it from the store (run `ask ingest --repair` to "
+                        "write it back)",
+                        exc,
+                    )
                     vectors = self._build_vectors()
             self._vectors = vectors
             self._loaded_generation = generation
@@ -201,4 +210,3 @@ class ArticleIndex:
         if self._store is not None:
             self._store.close()
             self._store = None
-

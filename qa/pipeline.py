@@ -55,6 +55,7 @@ def _store_errors(data_dir: Path) -> Iterator[None]:
 @dataclass(frozen=True)
 class Stats:
     """What ``ask stats`` shows: counts, index type, model, size on disk and generation."""
+
     data_dir: str
     articles: int
     chunks: int
@@ -90,8 +91,11 @@ class _QueryEncoder:
                 self._onnx = OnnxEncoder(self._pipeline.index.encoder_dir, threads=1)
                 return self._onnx.encode(texts)
             except EncoderUnavailable as exc:
-                log.warning("%s; encoding questions with sentence-transformers instead "
-                            "(run `ask ingest --repair` to export it again)", exc)
+                log.warning(
+                    "%s; encoding questions with sentence-transformers instead "
+                    "(run `ask ingest --repair` to export it again)",
+                    exc,
+                )
                 self._onnx = None
                 return self._pipeline.doc_encoder.encode(texts)
         return self._onnx.encode(texts)
@@ -101,9 +105,15 @@ class Pipeline:
     """Ask, search, ingest and delete over one data directory: the only way the doors (CLI,
     API, MCP, eval) reach the index."""
 
-    def __init__(self, settings: Settings, index: ArticleIndex, answerer: Answerer, *,
-                 doc_encoder: Encoder | None = None, annotator: Annotates | None = None
-                 ) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        index: ArticleIndex,
+        answerer: Answerer,
+        *,
+        doc_encoder: Encoder | None = None,
+        annotator: Annotates | None = None,
+    ) -> None:
         self.settings = settings
         self.index = index
         self.answerer = answerer
@@ -122,9 +132,14 @@ class Pipeline:
 
     def _retriever(self) -> HybridRetriever:
         s = self.settings
-        return HybridRetriever(self.index, self.query_encoder, candidates=s.candidates,
-                               dense_weight=s.dense_weight, sentence_weight=s.sentence_weight,
-                               rerank_depth=s.rerank_depth)
+        return HybridRetriever(
+            self.index,
+            self.query_encoder,
+            candidates=s.candidates,
+            dense_weight=s.dense_weight,
+            sentence_weight=s.sentence_weight,
+            rerank_depth=s.rerank_depth,
+        )
 
     # -- heavy parts, built on first ingest only (or given by the composition root) ---------
     @property
@@ -136,8 +151,10 @@ class Pipeline:
                 encoder = self._doc_encoder
                 if encoder is None:
                     encoder = self._doc_encoder = SentenceTransformerEncoder(
-                        self.settings.model, batch_size=self.settings.batch_size,
-                        allow_hub=self.settings.allow_hub)
+                        self.settings.model,
+                        batch_size=self.settings.batch_size,
+                        allow_hub=self.settings.allow_hub,
+                    )
         return encoder
 
     @property
@@ -166,10 +183,16 @@ class Pipeline:
                 dim = self.doc_encoder.dimension
             except EncoderUnavailable as exc:
                 raise QAError(str(exc)) from exc
-            manifest = Manifest(self.settings.model, dim, self.settings.chunk_words,
-                                self.settings.chunk_overlap)
-        return Ingestor(self.index, self.doc_encoder, self.annotator, manifest,
-                        batch_chunks=self.settings.ingest_batch_chunks)
+            manifest = Manifest(
+                self.settings.model, dim, self.settings.chunk_words, self.settings.chunk_overlap
+            )
+        return Ingestor(
+            self.index,
+            self.doc_encoder,
+            self.annotator,
+            manifest,
+            batch_chunks=self.settings.ingest_batch_chunks,
+        )
 
     def _ensure_query_encoder(self) -> None:
         """Export the ONNX question encoder when the index has vectors but no usable export
@@ -243,9 +266,12 @@ class Pipeline:
         fresh = target.with_name(target.name + ".rebuild")
         if fresh.exists():
             shutil.rmtree(fresh)
-        other = build_pipeline(self.settings.model_copy(update={"data_dir": fresh}),
-                               answerer=self.answerer, doc_encoder=self._doc_encoder,
-                               annotator=self._annotator)
+        other = build_pipeline(
+            self.settings.model_copy(update={"data_dir": fresh}),
+            answerer=self.answerer,
+            doc_encoder=self._doc_encoder,
+            annotator=self._annotator,
+        )
         try:
             report = other.ingest(paths, progress)
         except BaseException:
@@ -334,8 +360,10 @@ class Pipeline:
         """The question with its white space collapsed; empty or over-long ones are refused."""
         q = " ".join(question.split())
         if not q:
-            raise BadInputError("the question is empty: ask something, e.g. "
-                                '`ask "How many troops did North Korea send to Russia?"`')
+            raise BadInputError(
+                "the question is empty: ask something, e.g. "
+                '`ask "How many troops did North Korea send to Russia?"`'
+            )
         if len(q) > self.settings.max_question_chars:
             raise TooLargeError(
                 f"the question is {len(q):,} characters long; the limit is "
@@ -343,8 +371,7 @@ class Pipeline:
             )
         return q
 
-    def search(self, query: str, k: int | None = None,
-               filters: Filters | None = None) -> list[Hit]:
+    def search(self, query: str, k: int | None = None, filters: Filters | None = None) -> list[Hit]:
         """The ``k`` best passages for ``query``, without an answer."""
         q = self.validate_question(query)
         self.check()
@@ -365,7 +392,10 @@ class Pipeline:
         return cached
 
     def ask(
-        self, question: str, top_k: int | None = None, filters: Filters | None = None,
+        self,
+        question: str,
+        top_k: int | None = None,
+        filters: Filters | None = None,
         searched_query: str | None = None,
     ) -> Answer:
         """Retrieve, answer, and cite: the answer object for ``question``."""
@@ -375,8 +405,9 @@ class Pipeline:
         # One snapshot for the whole question: passages, FAISS generation and annotations
         # all come from the same committed state, whatever an ingest is doing meanwhile.
         with _store_errors(self.index.data_dir), self._store.snapshot():
-            hits = self.retriever.retrieve(searched_query or q, top_k or self.settings.top_k,
-                                           filters)
+            hits = self.retriever.retrieve(
+                searched_query or q, top_k or self.settings.top_k, filters
+            )
             t1 = time.perf_counter()
             draft = self.answerer.answer(q, hits, AnswerContext(self.annotations))
             t2 = time.perf_counter()
@@ -389,9 +420,11 @@ class Pipeline:
             confidence=draft.confidence,
             evidence=draft.evidence,
             citations=citations,
-            timings_ms={"retrieve": round((t1 - t0) * 1000, 2),
-                        "answer": round((t2 - t1) * 1000, 2),
-                        "total": round((t2 - t0) * 1000, 2)},
+            timings_ms={
+                "retrieve": round((t1 - t0) * 1000, 2),
+                "answer": round((t2 - t1) * 1000, 2),
+                "total": round((t2 - t0) * 1000, 2),
+            },
             answerer=self.answerer.name,
             note=draft.note,
             searched_query=searched_query,
@@ -407,8 +440,11 @@ class Pipeline:
         articles, chunks = self._store.counts() if self.index.exists() else (0, 0)
         kind = self.index.vectors().kind if self.index.exists() else "none"
         return Stats(
-            data_dir=str(self.index.data_dir), articles=articles, chunks=chunks,
-            index_type=kind, model=manifest.model if manifest else None,
+            data_dir=str(self.index.data_dir),
+            articles=articles,
+            chunks=chunks,
+            index_type=kind,
+            model=manifest.model if manifest else None,
             dimension=manifest.dimension if manifest else None,
             chunk_words=manifest.chunk_words if manifest else None,
             chunk_overlap=manifest.chunk_overlap if manifest else None,
@@ -432,9 +468,13 @@ def reader_directory(settings: Settings) -> Path | None:
     return Path(choice).expanduser()
 
 
-def build_pipeline(settings: Settings | None = None, *, answerer: Answerer | None = None,
-                   doc_encoder: Encoder | None = None, annotator: Annotates | None = None
-                   ) -> Pipeline:
+def build_pipeline(
+    settings: Settings | None = None,
+    *,
+    answerer: Answerer | None = None,
+    doc_encoder: Encoder | None = None,
+    annotator: Annotates | None = None,
+) -> Pipeline:
     """The one place where stages are chosen and wired. ``doc_encoder`` and ``annotator``
     replace the ingest-time models (tests inject small deterministic ones)."""
     settings = settings or Settings()
@@ -448,12 +488,21 @@ def build_pipeline(settings: Settings | None = None, *, answerer: Answerer | Non
         if reader_dir is not None:
             from qa.answer.extractive import ReaderAnswerer
 
-            answerer = ReaderAnswerer(reader_dir, answerer, passages=settings.reader_passages,
-                                      threads=settings.reader_threads)
+            answerer = ReaderAnswerer(
+                reader_dir,
+                answerer,
+                passages=settings.reader_passages,
+                threads=settings.reader_threads,
+            )
         if settings.llm_url:
             from qa.answer.llm import LLMAnswerer
 
             key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
-            answerer = LLMAnswerer(answerer, settings.llm_url, model=settings.llm_model,
-                                   api_key=key, timeout=settings.llm_timeout)
+            answerer = LLMAnswerer(
+                answerer,
+                settings.llm_url,
+                model=settings.llm_model,
+                api_key=key,
+                timeout=settings.llm_timeout,
+            )
     return Pipeline(settings, index, answerer, doc_encoder=doc_encoder, annotator=annotator)

@@ -50,6 +50,7 @@ _SENTENCE_BREAK = re.compile(r"(?<=[.!?])[\"'\u201d\u2019)\]]*\s+|\n+")
 
 class Retriever(Protocol):
     """Finds the passages for a query."""
+
     def retrieve(self, query: str, k: int, filters: Filters | None = None) -> list[Hit]:
         """The ``k`` best chunks for ``query``, best first."""
         ...
@@ -164,7 +165,13 @@ class HybridRetriever:
             best = ranked[:k]
             rows = store.chunks_by_rowid(best)
         return [
-            Hit(chunk=rows[i][0], article=rows[i][1], score=fused[i], dense=dense.get(i, 0.0),
-                lexical=lexical.get(i, 0.0) / top_lex)
-            for i in best if i in rows
+            Hit(
+                chunk=rows[i][0],
+                article=rows[i][1],
+                score=fused[i],
+                dense=dense.get(i, 0.0),
+                lexical=lexical.get(i, 0.0) / top_lex,
+            )
+            for i in best
+            if i in rows
         ]

@@ -76,8 +76,14 @@ def _spans(raw: str) -> list[Span]:
 
 def _article(row: sqlite3.Row) -> Article:
     return Article(
-        id=row["id"], title=row["title"], text=row["text"], author=row["author"],
-        source=row["source"], url=row["url"], date=row["date"], path=row["path"],
+        id=row["id"],
+        title=row["title"],
+        text=row["text"],
+        author=row["author"],
+        source=row["source"],
+        url=row["url"],
+        date=row["date"],
+        path=row["path"],
     )
 
 
@@ -99,7 +105,9 @@ class Store:
         try:
             if readonly:
                 self.conn = sqlite3.connect(
-                    path.absolute().as_uri() + "?mode=ro", uri=True, check_same_thread=False,
+                    path.absolute().as_uri() + "?mode=ro",
+                    uri=True,
+                    check_same_thread=False,
                     timeout=30,
                 )
             else:
@@ -230,7 +238,8 @@ class Store:
     def chunks_of(self, article_id: str) -> list[Chunk]:
         rows = self.db.execute(
             "SELECT id, article_id, idx, start, end, text FROM chunks WHERE article_id = ? "
-            "ORDER BY idx", (article_id,),
+            "ORDER BY idx",
+            (article_id,),
         ).fetchall()
         return [Chunk(*r) for r in rows]
 
@@ -262,8 +271,9 @@ class Store:
         if not terms:
             return []
         match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
-        sql = ("SELECT rowid, bm25(chunks_fts, 0.3, 1.0) AS s FROM chunks_fts "
-               "WHERE chunks_fts MATCH ?")
+        sql = (
+            "SELECT rowid, bm25(chunks_fts, 0.3, 1.0) AS s FROM chunks_fts WHERE chunks_fts MATCH ?"
+        )
         args: list[Any] = [match]
         if allowed is not None:
             if not allowed:
@@ -302,8 +312,10 @@ class Store:
     # -- writes (inside ``write()``) -----------------------------------------------------
     @staticmethod
     def delete_article(conn: sqlite3.Connection, article_id: str) -> bool:
-        rowids = [r[0] for r in conn.execute(
-            "SELECT rowid FROM chunks WHERE article_id = ?", (article_id,))]
+        rowids = [
+            r[0]
+            for r in conn.execute("SELECT rowid FROM chunks WHERE article_id = ?", (article_id,))
+        ]
         conn.executemany("DELETE FROM chunks_fts WHERE rowid = ?", [(r,) for r in rowids])
         conn.execute("DELETE FROM chunks WHERE article_id = ?", (article_id,))
         cur = conn.execute("DELETE FROM articles WHERE id = ?", (article_id,))
@@ -325,16 +337,33 @@ class Store:
         conn.execute(
             "INSERT INTO articles (id, title, author, source, url, date, path, content_hash, "
             "text, sentences, entities) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (article.id, article.title, article.author, article.source, article.url,
-             article.date, article.path, content_hash, article.text,
-             _spans_json(sentences), _spans_json(entities)),
+            (
+                article.id,
+                article.title,
+                article.author,
+                article.source,
+                article.url,
+                article.date,
+                article.path,
+                content_hash,
+                article.text,
+                _spans_json(sentences),
+                _spans_json(entities),
+            ),
         )
         for chunk, vec in zip(chunks, vectors, strict=True):
             cur = conn.execute(
                 "INSERT INTO chunks (id, article_id, idx, start, end, text, vector) "
                 "VALUES (?,?,?,?,?,?,?)",
-                (chunk.id, chunk.article_id, chunk.index, chunk.start, chunk.end, chunk.text,
-                 np.asarray(vec, dtype=np.float32).tobytes()),
+                (
+                    chunk.id,
+                    chunk.article_id,
+                    chunk.index,
+                    chunk.start,
+                    chunk.end,
+                    chunk.text,
+                    np.asarray(vec, dtype=np.float32).tobytes(),
+                ),
             )
             conn.execute(
                 "INSERT INTO chunks_fts (rowid, title, text) VALUES (?,?,?)",

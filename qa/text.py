@@ -38,36 +38,208 @@ STOPWORDS = wordset(
 # evidence; dropping them keeps OR queries from matching every chunk.
 RETRIEVAL_STOPWORDS = frozenset(
     [
-        "a", "about", "above", "after", "again", "against", "all", "am", "an", "and",
-        "any", "are", "as", "at", "be", "because", "been", "before", "being", "below",
-        "between", "both", "but", "by", "can", "could", "did", "do", "does", "doing",
-        "down", "during", "each", "few", "for", "from", "further", "had", "has", "have",
-        "having", "he", "her", "here", "hers", "herself", "him", "himself", "his", "how",
-        "i", "if", "in", "into", "is", "it", "its", "itself", "just", "me", "more", "most",
-        "my", "myself", "no", "nor", "not", "now", "of", "off", "on", "once", "only", "or",
-        "other", "our", "ours", "ourselves", "out", "over", "own", "same", "she", "should",
-        "so", "some", "such", "than", "that", "the", "their", "theirs", "them",
-        "themselves", "then", "there", "these", "they", "this", "those", "through", "to",
-        "too", "under", "until", "up", "very", "was", "we", "were", "what", "when",
-        "where", "which", "while", "who", "whom", "why", "will", "with", "would", "you",
-        "your", "yours", "yourself", "yourselves", "also", "many", "much", "whose",
+        "a",
+        "about",
+        "above",
+        "after",
+        "again",
+        "against",
+        "all",
+        "am",
+        "an",
+        "and",
+        "any",
+        "are",
+        "as",
+        "at",
+        "be",
+        "because",
+        "been",
+        "before",
+        "being",
+        "below",
+        "between",
+        "both",
+        "but",
+        "by",
+        "can",
+        "could",
+        "did",
+        "do",
+        "does",
+        "doing",
+        "down",
+        "during",
+        "each",
+        "few",
+        "for",
+        "from",
+        "further",
+        "had",
+        "has",
+        "have",
+        "having",
+        "he",
+        "her",
+        "here",
+        "hers",
+        "herself",
+        "him",
+        "himself",
+        "his",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "itself",
+        "just",
+        "me",
+        "more",
+        "most",
+        "my",
+        "myself",
+        "no",
+        "nor",
+        "not",
+        "now",
+        "of",
+        "off",
+        "on",
+        "once",
+        "only",
+        "or",
+        "other",
+        "our",
+        "ours",
+        "ourselves",
+        "out",
+        "over",
+        "own",
+        "same",
+        "she",
+        "should",
+        "so",
+        "some",
+        "such",
+        "than",
+        "that",
+        "the",
+        "their",
+        "theirs",
+        "them",
+        "themselves",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "those",
+        "through",
+        "to",
+        "too",
+        "under",
+        "until",
+        "up",
+        "very",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "while",
+        "who",
+        "whom",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+        "yours",
+        "yourself",
+        "yourselves",
+        "also",
+        "many",
+        "much",
+        "whose",
     ]
 )
 # Irregular forms a suffix stripper cannot reach; only common news/encyclopedia verbs.
 _IRREGULAR = {
-    "sent": "send", "fought": "fight", "built": "build", "began": "begin", "begun": "begin",
-    "bought": "buy", "brought": "bring", "came": "come", "chose": "choose", "chosen": "choose",
-    "died": "die", "dead": "die", "death": "die", "drew": "draw", "drawn": "draw",
-    "found": "find", "gave": "give", "given": "give", "grew": "grow", "grown": "grow",
-    "held": "hold", "kept": "keep", "led": "lead", "left": "leave", "lost": "lose",
-    "made": "make", "meant": "mean", "met": "meet", "paid": "pay", "ran": "run", "said": "say",
-    "saw": "see", "seen": "see", "sold": "sell", "spent": "spend", "spoke": "speak",
-    "spoken": "speak", "stood": "stand", "taught": "teach", "told": "tell", "thought": "think",
-    "took": "take", "taken": "take", "went": "go", "gone": "go", "won": "win", "wrote": "write",
-    "written": "write", "born": "bear", "became": "become", "felt": "feel", "fell": "fall",
-    "fallen": "fall", "struck": "strike", "flew": "fly", "flown": "fly", "rose": "rise",
-    "risen": "rise", "shot": "shoot", "hit": "hit", "set": "set", "put": "put", "men": "man",
-    "women": "woman", "children": "child", "people": "person", "feet": "foot", "mice": "mouse",
+    "sent": "send",
+    "fought": "fight",
+    "built": "build",
+    "began": "begin",
+    "begun": "begin",
+    "bought": "buy",
+    "brought": "bring",
+    "came": "come",
+    "chose": "choose",
+    "chosen": "choose",
+    "died": "die",
+    "dead": "die",
+    "death": "die",
+    "drew": "draw",
+    "drawn": "draw",
+    "found": "find",
+    "gave": "give",
+    "given": "give",
+    "grew": "grow",
+    "grown": "grow",
+    "held": "hold",
+    "kept": "keep",
+    "led": "lead",
+    "left": "leave",
+    "lost": "lose",
+    "made": "make",
+    "meant": "mean",
+    "met": "meet",
+    "paid": "pay",
+    "ran": "run",
+    "said": "say",
+    "saw": "see",
+    "seen": "see",
+    "sold": "sell",
+    "spent": "spend",
+    "spoke": "speak",
+    "spoken": "speak",
+    "stood": "stand",
+    "taught": "teach",
+    "told": "tell",
+    "thought": "think",
+    "took": "take",
+    "taken": "take",
+    "went": "go",
+    "gone": "go",
+    "won": "win",
+    "wrote": "write",
+    "written": "write",
+    "born": "bear",
+    "became": "become",
+    "felt": "feel",
+    "fell": "fall",
+    "fallen": "fall",
+    "struck": "strike",
+    "flew": "fly",
+    "flown": "fly",
+    "rose": "rise",
+    "risen": "rise",
+    "shot": "shoot",
+    "hit": "hit",
+    "set": "set",
+    "put": "put",
+    "men": "man",
+    "women": "woman",
+    "children": "child",
+    "people": "person",
+    "feet": "foot",
+    "mice": "mouse",
 }
 # A handful of news synonyms, mapped onto one stem so "soldiers" meets "troops".
 _SYNONYMS = {"soldier": "troop", "injur": "wound", "injury": "wound"}
@@ -120,7 +292,7 @@ def stem(word: str) -> str:
 
 
 def _undouble(w: str) -> str:
-    """"planned" -> "plann" -> "plan"; not "kill" or "pass", whose doubling is the word's own."""
+    """ "planned" -> "plann" -> "plan"; not "kill" or "pass", whose doubling is the word's own."""
     if len(w) > 3 and w[-1] == w[-2] and w[-1] not in "lsz":
         return w[:-1]
     return w
@@ -145,6 +317,7 @@ def related(a: str, b: str) -> bool:
 @dataclass(frozen=True)
 class Token:
     """A token with its character offsets, lower-cased form and stem."""
+
     start: int
     end: int
     text: str
@@ -169,8 +342,17 @@ def tokenize(text: str, offset: int = 0) -> list[Token]:
         t = m.group()
         low = t.lower()
         punct = not (t[0].isalnum() or t[0] == "_")
-        out.append(Token(offset + m.start(), offset + m.end(), t, low,
-                         low if punct else stem(low), punct, low in STOPWORDS))
+        out.append(
+            Token(
+                offset + m.start(),
+                offset + m.end(),
+                t,
+                low,
+                low if punct else stem(low),
+                punct,
+                low in STOPWORDS,
+            )
+        )
     return out
 
 
@@ -183,29 +365,40 @@ def content_stems(text: str) -> list[str]:
 CHAT_TOKEN = re.compile(r"\w[\w'’&.-]*\w|\w")
 
 
-WH_WORDS = wordset(
-    "what which who whom whose where when why how")
+WH_WORDS = wordset("what which who whom whose where when why how")
 HOW_MODIFIERS = wordset(
-    "many much long far old large big tall high often soon deep wide heavy fast")
+    "many much long far old large big tall high often soon deep wide heavy fast"
+)
 HEADED_WH = frozenset({"how many", "how much", "what", "which", "whose"})
 DO = frozenset({"did", "does", "do"})
 BE = frozenset({"was", "were", "is", "are", "be", "been", "being"})
-AUX = DO | (BE - {"be", "been", "being"}) | wordset(
-    "will would can could has have had should may might must shall")
-CONJUNCTIONS = wordset(
-    "and but so ok okay also then well now oh right hmm um uh er please")
+AUX = (
+    DO
+    | (BE - {"be", "been", "being"})
+    | wordset("will would can could has have had should may might must shall")
+)
+CONJUNCTIONS = wordset("and but so ok okay also then well now oh right hmm um uh er please")
 # Requests that read as questions: "Tell me more", "Explain it", "More details?"
 IMPERATIVES = wordset(
     "tell give show explain describe list say elaborate summarise summarize continue go more "
-    "anything details detail")
-CUE_PHRASES = (("what", "about"), ("how", "about"), ("what", "of"), ("as", "for"),
-                ("same", "for"), ("same", "with"), ("and", "for"), ("what", "abt"))
-DETERMINERS = wordset(
-    "the a an this that these those its their his her our")
+    "anything details detail"
+)
+CUE_PHRASES = (
+    ("what", "about"),
+    ("how", "about"),
+    ("what", "of"),
+    ("as", "for"),
+    ("same", "for"),
+    ("same", "with"),
+    ("and", "for"),
+    ("what", "abt"),
+)
+DETERMINERS = wordset("the a an this that these those its their his her our")
 PREPOSITIONS = wordset(
     "in at on to from by for with during after before since until near into of over "
     "under about against between among off across through inside outside around along per "
-    "via toward towards onto within without behind beyond above below")
+    "via toward towards onto within without behind beyond above below"
+)
 # Capitalised words inside a name ("Church of Scientology", "Institute for the Study of War").
 NAME_LINKS = frozenset({"of", "the", "for", "de", "&"})
 
@@ -215,48 +408,108 @@ PERSON_PRONOUNS = frozenset({"he", "him", "his", "she", "her", "hers"})
 POSSESSIVES = frozenset({"its", "their", "his", "her"})
 ALL_PRONOUNS = PLURAL_PRONOUNS | NEUTER_PRONOUNS | PERSON_PRONOUNS | {"that", "this", "there"}
 SUBJECT_PRONOUNS = frozenset({"he", "she", "they", "it"})
-PLURAL_NOUNS = wordset(
-    "people children men women police staff personnel crew troops cattle folk")
-NOT_PLURAL = wordset(
-    "is was has does its this us news series species bus gas")
+PLURAL_NOUNS = wordset("people children men women police staff personnel crew troops cattle folk")
+NOT_PLURAL = wordset("is was has does its this us news series species bus gas")
 # Words that end like participles but are not ones.
 NOT_PARTICIPLES = wordset(
     "children women men often seven eleven hundred garden kitchen when then even open "
     "citizen token golden wooden sudden heaven red bed need feed seed speed shed hundred "
-    "indeed united ahead")
+    "indeed united ahead"
+)
 IRREGULAR_PARTICIPLES = wordset(
     "sent hurt held built lost won made taken given found left sold paid shot born known "
     "shown seen done gone brought bought caught kept told said struck hit put set cut stolen "
     "written chosen spoken broken grown led felt fought taught thought drawn driven ridden "
     "risen hidden worn stood sunk swum dead alive missing safe ill sick homeless displaced "
-    "trapped stranded hurt beaten slain flown thrown begun run become")
+    "trapped stranded hurt beaten slain flown thrown begun run become"
+)
 IRREGULAR_PAST = {
-    "send": "sent", "give": "gave", "take": "took", "make": "made", "get": "got",
-    "find": "found", "go": "went", "come": "came", "see": "saw", "say": "said", "tell": "told",
-    "leave": "left", "bring": "brought", "buy": "bought", "build": "built", "lose": "lost",
-    "win": "won", "pay": "paid", "hold": "held", "keep": "kept", "meet": "met", "run": "ran",
-    "begin": "began", "put": "put", "set": "set", "cut": "cut", "hit": "hit", "spend": "spent",
-    "sell": "sold", "fall": "fell", "fly": "flew", "throw": "threw", "shoot": "shot",
-    "steal": "stole", "write": "wrote", "choose": "chose", "speak": "spoke", "break": "broke",
-    "know": "knew", "grow": "grew", "lead": "led", "feel": "felt", "fight": "fought",
-    "catch": "caught", "teach": "taught", "think": "thought", "draw": "drew", "drive": "drove",
-    "rise": "rose", "hide": "hid", "wear": "wore", "strike": "struck", "stand": "stood",
-    "sink": "sank", "swim": "swam", "become": "became", "have": "had", "do": "did",
-    "be": "was", "eat": "ate", "forget": "forgot", "lend": "lent", "let": "let",
-    "mean": "meant", "read": "read", "seek": "sought", "shut": "shut", "sit": "sat",
-    "sleep": "slept", "spread": "spread", "understand": "understood", "withdraw": "withdrew",
+    "send": "sent",
+    "give": "gave",
+    "take": "took",
+    "make": "made",
+    "get": "got",
+    "find": "found",
+    "go": "went",
+    "come": "came",
+    "see": "saw",
+    "say": "said",
+    "tell": "told",
+    "leave": "left",
+    "bring": "brought",
+    "buy": "bought",
+    "build": "built",
+    "lose": "lost",
+    "win": "won",
+    "pay": "paid",
+    "hold": "held",
+    "keep": "kept",
+    "meet": "met",
+    "run": "ran",
+    "begin": "began",
+    "put": "put",
+    "set": "set",
+    "cut": "cut",
+    "hit": "hit",
+    "spend": "spent",
+    "sell": "sold",
+    "fall": "fell",
+    "fly": "flew",
+    "throw": "threw",
+    "shoot": "shot",
+    "steal": "stole",
+    "write": "wrote",
+    "choose": "chose",
+    "speak": "spoke",
+    "break": "broke",
+    "know": "knew",
+    "grow": "grew",
+    "lead": "led",
+    "feel": "felt",
+    "fight": "fought",
+    "catch": "caught",
+    "teach": "taught",
+    "think": "thought",
+    "draw": "drew",
+    "drive": "drove",
+    "rise": "rose",
+    "hide": "hid",
+    "wear": "wore",
+    "strike": "struck",
+    "stand": "stood",
+    "sink": "sank",
+    "swim": "swam",
+    "become": "became",
+    "have": "had",
+    "do": "did",
+    "be": "was",
+    "eat": "ate",
+    "forget": "forgot",
+    "lend": "lent",
+    "let": "let",
+    "mean": "meant",
+    "read": "read",
+    "seek": "sought",
+    "shut": "shut",
+    "sit": "sat",
+    "sleep": "slept",
+    "spread": "spread",
+    "understand": "understood",
+    "withdraw": "withdrew",
 }
 IRREGULAR_PAST_FORMS = frozenset(IRREGULAR_PAST.values())
 # An abstention text is not something a pronoun can refer to.
 NON_ANSWER = re.compile(r"\b(not|no|cannot|can't|don't|doesn't)\b", re.I)
 PERSON_TITLES = wordset(
     "mr mrs ms dr president senator governor minister administrator general prime king queen "
-    "pope ambassador director secretary spokesman spokeswoman chairman ceo judge")
+    "pope ambassador director secretary spokesman spokeswoman chairman ceo judge"
+)
 NON_PERSON_WORDS = wordset(
     "center centre museum space church ministry agency university department council "
     "committee institute school airport hotel mosque city state republic union nations "
     "association bridge company corporation party army navy force news korea kingdom "
-    "complex station program programme festival expo cup shuttle")
+    "complex station program programme festival expo cup shuttle"
+)
 TIMES = wordset("today now currently nowadays yesterday tomorrow recently")
 LOOKBACK = 3
 """Earlier turns searched for a referent, most recent first."""

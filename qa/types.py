@@ -9,6 +9,7 @@ from typing import Any
 @dataclass(frozen=True)
 class Article:
     """One article: its text and where it came from (title, author, outlet, date, URL)."""
+
     id: str
     title: str | None
     text: str
@@ -34,6 +35,7 @@ class Span:
 class Chunk:
     """A passage of an article: its place in the article's text (character offsets) and that
     text."""
+
     id: str
     article_id: str
     index: int
@@ -45,6 +47,7 @@ class Chunk:
 @dataclass(frozen=True)
 class Filters:
     """Which articles a question may be answered from (outlet, author, date range)."""
+
     source: str | None = None
     author: str | None = None
     date_from: str | None = None
@@ -69,6 +72,7 @@ class Hit:
 class Citation:
     """One cited passage, numbered as shown: its article's metadata, the passage's offsets and
     text, and where the answer sits in it."""
+
     number: int
     article_id: str
     title: str | None
@@ -89,6 +93,7 @@ class Citation:
 class Answer:
     """What the bot says to a question: the short answer (or an abstention), its confidence, the
     evidence sentence and the numbered citations."""
+
     question: str
     answer: str
     abstained: bool

@@ -36,8 +36,9 @@ def running_server(data_dir: Path, **settings: Any) -> Iterator[str]:
     """``ask serve`` in-process: the real app and lifespan under uvicorn; yields the base URL."""
     app = create_app(make_settings(data_dir, auto_ingest=False, **settings))
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{port}"

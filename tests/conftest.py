@@ -36,15 +36,18 @@ class Models:
 
     def pipeline(self, data_dir: Path, **kw: object) -> Pipeline:
         """A pipeline over ``data_dir`` that reuses these models instead of loading its own."""
-        return build_pipeline(make_settings(data_dir, **kw), doc_encoder=self.encoder,
-                              annotator=self.annotator)
+        return build_pipeline(
+            make_settings(data_dir, **kw), doc_encoder=self.encoder, annotator=self.annotator
+        )
 
 
 @pytest.fixture(scope="session")
 def models() -> Models:
     settings = Settings()
-    return Models(SentenceTransformerEncoder(settings.model, batch_size=settings.batch_size),
-                  Annotator(settings.ner))
+    return Models(
+        SentenceTransformerEncoder(settings.model, batch_size=settings.batch_size),
+        Annotator(settings.ner),
+    )
 
 
 @pytest.fixture(scope="session")

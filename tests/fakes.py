@@ -51,7 +51,7 @@ class PlainAnnotator:
     def sentences(self, text: str) -> list[Span]:
         spans, start = [], 0
         for m in _SENTENCE_END.finditer(text):
-            if text[start:m.start()].strip():
+            if text[start : m.start()].strip():
                 spans.append(Span(start, m.start()))
             start = m.end()
         if text[start:].strip():
@@ -59,6 +59,10 @@ class PlainAnnotator:
         return spans
 
     def entities(self, texts: list[str]) -> list[list[Span]]:
-        return [[Span(m.start(), m.end(), "ORG")
-                 for m in re.finditer(r"(?<!^)(?<![.!?]\s)\b[A-Z][a-z]+(?: [A-Z][a-z]+)*", t)]
-                for t in texts]
+        return [
+            [
+                Span(m.start(), m.end(), "ORG")
+                for m in re.finditer(r"(?<!^)(?<![.!?]\s)\b[A-Z][a-z]+(?: [A-Z][a-z]+)*", t)
+            ]
+            for t in texts
+        ]

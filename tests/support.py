@@ -19,8 +19,10 @@ from qa.store import Store
 
 ASK = str(Path(sys.executable).with_name("ask"))
 FOUNDING_ID = "north-korea-troops-to-russia-2025-02-11"
-FOUNDING_TITLE = ("South Korean Ministry of Defence: North Korea will deploy additional troops "
-                  "and weapons to Russia")
+FOUNDING_TITLE = (
+    "South Korean Ministry of Defence: North Korea will deploy additional troops "
+    "and weapons to Russia"
+)
 
 # Questions whose answers (and cited passages) must not move when bad input is rejected.
 PROBES = (
@@ -42,8 +44,12 @@ def snapshot(data_dir: Path, questions: tuple[str, ...] = PROBES) -> dict[str, A
             d.pop("timings_ms", None)
             answers[q] = d
         stats = pipeline.stats()
-        return {"answers": answers, "articles": stats.articles, "chunks": stats.chunks,
-                "generation": stats.generation}
+        return {
+            "answers": answers,
+            "articles": stats.articles,
+            "chunks": stats.chunks,
+            "generation": stats.generation,
+        }
     finally:
         pipeline.close()
 
@@ -71,7 +77,7 @@ def assert_consistent(data_dir: Path) -> int:
             "SELECT c.start, c.end, c.text AS ctext, a.text AS atext FROM chunks c "
             "JOIN articles a ON a.id = c.article_id"
         ):
-            assert row["atext"][row["start"]:row["end"]] == row["ctext"]
+            assert row["atext"][row["start"] : row["end"]] == row["ctext"]
         orphans = store.conn.execute(
             "SELECT count(*) FROM chunks_fts WHERE rowid NOT IN (SELECT rowid FROM chunks)"
         ).fetchone()[0]
@@ -93,13 +99,20 @@ def article_ids(data_dir: Path) -> set[str]:
         store.close()
 
 
-def run_ask(*args: str, data_dir: Path, timeout: float = 300, **env: str
-            ) -> subprocess.CompletedProcess[str]:
+def run_ask(
+    *args: str, data_dir: Path, timeout: float = 300, **env: str
+) -> subprocess.CompletedProcess[str]:
     """The real ``ask`` console script in a new process, on ``data_dir``."""
-    full_env = {**os.environ, "QA_DATA_DIR": str(data_dir), "NO_COLOR": "1",
-                "COLUMNS": "200", **env}
-    return subprocess.run([ASK, *args], capture_output=True, text=True, env=full_env,
-                          timeout=timeout, check=False)
+    full_env = {
+        **os.environ,
+        "QA_DATA_DIR": str(data_dir),
+        "NO_COLOR": "1",
+        "COLUMNS": "200",
+        **env,
+    }
+    return subprocess.run(
+        [ASK, *args], capture_output=True, text=True, env=full_env, timeout=timeout, check=False
+    )
 
 
 def ask_json(question: str, data_dir: Path, *extra: str) -> dict[str, Any]:

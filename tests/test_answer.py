@@ -42,8 +42,9 @@ def _entities(text: str, pairs: list[tuple[str, str]]) -> list[Span]:
     return out
 
 
-def _article(sentences: list[str], pairs: list[tuple[str, str]], title: str = "News",
-             article_id: str = "a1") -> tuple[Hit, AnswerContext]:
+def _article(
+    sentences: list[str], pairs: list[tuple[str, str]], title: str = "News", article_id: str = "a1"
+) -> tuple[Hit, AnswerContext]:
     text = " ".join(sentences)
     spans = []
     pos = 0
@@ -53,8 +54,9 @@ def _article(sentences: list[str], pairs: list[tuple[str, str]], title: str = "N
         pos = at + len(s)
     ents = _entities(text, pairs)
     article = Article(id=article_id, title=title, text=text)
-    chunk = Chunk(id=f"{article_id}:0", article_id=article_id, index=0, start=0,
-                  end=len(text), text=text)
+    chunk = Chunk(
+        id=f"{article_id}:0", article_id=article_id, index=0, start=0, end=len(text), text=text
+    )
     hit = Hit(chunk=chunk, article=article, score=0.8, dense=0.6, lexical=1.0)
     return hit, AnswerContext(lambda _id: (spans, ents))
 
@@ -63,10 +65,18 @@ def _article(sentences: list[str], pairs: list[tuple[str, str]], title: str = "N
 def founding() -> tuple[Hit, AnswerContext]:
     return _article(
         [ARTILLERY, SPY, ZELENSKYY, PROJECTION],
-        [("around 11,000", "CARDINAL"), ("300", "CARDINAL"), ("another 2,700", "CARDINAL"),
-         ("about 200", "CARDINAL"), ("hundreds", "CARDINAL"),
-         ("Volodymyr Zelenskyy", "PERSON"), ("North Korea", "GPE"), ("Russia", "GPE"),
-         ("Tuesday", "DATE"), ("30,000 to 45,000", "CARDINAL")],
+        [
+            ("around 11,000", "CARDINAL"),
+            ("300", "CARDINAL"),
+            ("another 2,700", "CARDINAL"),
+            ("about 200", "CARDINAL"),
+            ("hundreds", "CARDINAL"),
+            ("Volodymyr Zelenskyy", "PERSON"),
+            ("North Korea", "GPE"),
+            ("Russia", "GPE"),
+            ("Tuesday", "DATE"),
+            ("30,000 to 45,000", "CARDINAL"),
+        ],
     )
 
 
@@ -139,7 +149,7 @@ def test_answer_offsets_point_into_the_article(founding: tuple[Hit, AnswerContex
     hit, ctx = founding
     draft = _ask("How many North Korean soldiers were wounded?", hit, ctx)
     assert draft.answer_start is not None and draft.answer_end is not None
-    assert hit.article.text[draft.answer_start: draft.answer_end] == draft.answer
+    assert hit.article.text[draft.answer_start : draft.answer_end] == draft.answer
     assert draft.evidence == SPY
 
 
@@ -155,19 +165,35 @@ def test_who_when_where() -> None:
         "On 7 February, Zelenskyy said that Russian troops had deployed North Korean troops "
         "to Kursk Oblast.",
     ]
-    hit, ctx = _article(sentences, [
-        ("US", "GPE"), ("NATO", "ORG"), ("Julianne Smith", "PERSON"), ("North Korea", "GPE"),
-        ("more than 1,000", "CARDINAL"), ("Russia", "GPE"), ("7 February", "DATE"),
-        ("Zelenskyy", "PERSON"), ("Russian", "NORP"), ("North Korean", "NORP"),
-        ("Kursk Oblast", "GPE"),
-    ])
-    assert _ask("Who reported that North Korea shipped ammunition containers?",
-                hit, ctx).answer == "Julianne Smith"
-    assert _ask("When did Zelenskyy say North Korean troops were deployed?",
-                hit, ctx).answer == "7 February"
+    hit, ctx = _article(
+        sentences,
+        [
+            ("US", "GPE"),
+            ("NATO", "ORG"),
+            ("Julianne Smith", "PERSON"),
+            ("North Korea", "GPE"),
+            ("more than 1,000", "CARDINAL"),
+            ("Russia", "GPE"),
+            ("7 February", "DATE"),
+            ("Zelenskyy", "PERSON"),
+            ("Russian", "NORP"),
+            ("North Korean", "NORP"),
+            ("Kursk Oblast", "GPE"),
+        ],
+    )
+    assert (
+        _ask("Who reported that North Korea shipped ammunition containers?", hit, ctx).answer
+        == "Julianne Smith"
+    )
+    assert (
+        _ask("When did Zelenskyy say North Korean troops were deployed?", hit, ctx).answer
+        == "7 February"
+    )
     assert _ask("Where were North Korean troops deployed?", hit, ctx).answer == "Kursk Oblast"
-    assert _ask("How many ammunition containers did North Korea ship?",
-                hit, ctx).answer == "more than 1,000"
+    assert (
+        _ask("How many ammunition containers did North Korea ship?", hit, ctx).answer
+        == "more than 1,000"
+    )
 
 
 def test_what_question_takes_the_words_between_the_question_words() -> None:
@@ -183,8 +209,7 @@ def test_what_question_takes_the_words_between_the_question_words() -> None:
 
 
 def test_kind_of_question_takes_the_modifier() -> None:
-    hit, ctx = _article(
-        ["Cicadas make a high-pitched buzz that can be heard from far away."], [])
+    hit, ctx = _article(["Cicadas make a high-pitched buzz that can be heard from far away."], [])
     q = analyse("What kind of buzz do cicadas make?")
     assert q.kind is Kind.OTHER and q.kind_of == stem("buzz")
     assert _ask("What kind of buzz do cicadas make?", hit, ctx).answer == "high-pitched"
@@ -215,11 +240,13 @@ def test_no_hits_no_answer() -> None:
     ],
 )
 @pytest.mark.parametrize("answerer", ["auto", "none"])
-def test_founding_questions(corpus_index_dir: Path, question: str, expected: str,
-                            answerer: str) -> None:
+def test_founding_questions(
+    corpus_index_dir: Path, question: str, expected: str, answerer: str
+) -> None:
     """The founding answers, from the trained reader (the default) and from the rules."""
-    pipeline = build_pipeline(Settings(data_dir=corpus_index_dir, auto_ingest=False,
-                                       reader=answerer))
+    pipeline = build_pipeline(
+        Settings(data_dir=corpus_index_dir, auto_ingest=False, reader=answerer)
+    )
     try:
         answer = pipeline.ask(question)
     finally:
@@ -232,14 +259,14 @@ def test_founding_questions(corpus_index_dir: Path, question: str, expected: str
 
 
 def test_bare_follow_up_is_answered_from_one_article(corpus_pipeline: Pipeline) -> None:
-    """"How many were wounded?" on its own names no event: the founding article (2,700) and
+    """ "How many were wounded?" on its own names no event: the founding article (2,700) and
     the 2015 Mecca crane collapse (238 wounded) both answer it. Either will do, quoted from
     its own article; in a chat it follows the troops question and is rewritten first."""
     answer = corpus_pipeline.ask("How many were wounded?")
     assert not answer.abstained and answer.answer in ("2,700", "238", "another 2,700")
     first = answer.citations[0]
     assert first.answer_start is not None and first.answer_end is not None
-    assert first.text[first.answer_start:first.answer_end] == answer.answer
+    assert first.text[first.answer_start : first.answer_end] == answer.answer
 
 
 def test_founding_unanswerable_is_abstained(corpus_pipeline: Pipeline) -> None:

@@ -48,8 +48,9 @@ def client(corpus_pipeline: Pipeline, tmp_path_factory: pytest.TempPathFactory) 
 
 
 @pytest.fixture(scope="module")
-def writable(corpus_index_dir: Path, models: Models,
-             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+def writable(
+    corpus_index_dir: Path, models: Models, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Pipeline]:
     """A private pipeline over a copy of the built index, shared by this module's write tests,
     reusing the session's ingest models."""
     data = copy_index(corpus_index_dir, tmp_path_factory.mktemp("writable") / "data")
@@ -65,6 +66,7 @@ def wclient(writable: Pipeline, tmp_path_factory: pytest.TempPathFactory) -> Tes
 
 # -- answers ------------------------------------------------------------------------------
 
+
 def test_ask_founding_question_with_citation(client: TestClient) -> None:
     r = client.post("/ask", json={"question": FOUNDING_Q})
     assert r.status_code == 200, r.text
@@ -74,13 +76,14 @@ def test_ask_founding_question_with_citation(client: TestClient) -> None:
     first = body["citations"][0]
     assert first["article_id"] == FOUNDING_ID
     assert first["author"] == "Stanislav Pohorilov" and first["date"] == "2025-02-11"
-    assert first["text"][first["answer_start"]:first["answer_end"]] == body["answer"]
+    assert first["text"][first["answer_start"] : first["answer_end"]] == body["answer"]
     assert {"retrieve", "answer", "total"} <= set(body["timings_ms"])
 
 
 def test_ask_filters(client: TestClient) -> None:
-    r = client.post("/ask", json={"question": FOUNDING_Q, "top_k": 2,
-                                  "filters": {"author": "Pohorilov"}})
+    r = client.post(
+        "/ask", json={"question": FOUNDING_Q, "top_k": 2, "filters": {"author": "Pohorilov"}}
+    )
     assert r.status_code == 200
     cites = r.json()["citations"]
     assert 0 < len(cites) <= 2 and all(c["article_id"] == FOUNDING_ID for c in cites)
@@ -104,8 +107,10 @@ def test_chat_keeps_a_session(client: TestClient) -> None:
     first = r.json()
     assert first["session_id"] and "11,000" in first["answer"]
     assert first["searched_query"]
-    r = client.post("/chat", json={"session_id": first["session_id"],
-                                   "message": "How many of them were killed?"})
+    r = client.post(
+        "/chat",
+        json={"session_id": first["session_id"], "message": "How many of them were killed?"},
+    )
     assert r.status_code == 200, r.text
     second = r.json()
     assert second["session_id"] == first["session_id"]
@@ -133,8 +138,10 @@ def test_health_and_metrics(client: TestClient) -> None:
     client.post("/ask", json={"question": FOUNDING_Q})
     text = client.get("/metrics").text
     assert 'articleqa_http_requests_total{method="POST",route="/ask",status="200"}' in text
-    assert 'articleqa_http_request_duration_seconds_bucket{method="POST",route="/ask",le="+Inf"}' \
+    assert (
+        'articleqa_http_request_duration_seconds_bucket{method="POST",route="/ask",le="+Inf"}'
         in text
+    )
     assert 'articleqa_pipeline_stage_seconds_count{endpoint="ask",stage="retrieve"}' in text
     assert "articleqa_index_chunks " in text and "articleqa_index_size_bytes " in text
 
@@ -154,9 +161,11 @@ def test_chat_page_and_docs(client: TestClient) -> None:
 
 # -- bad input: a 4xx with a JSON body for each ---------------------------------------------
 
+
 def test_malformed_json(client: TestClient) -> None:
-    r = client.post("/ask", content=b'{"question": "x",', headers={"content-type":
-                                                                   "application/json"})
+    r = client.post(
+        "/ask", content=b'{"question": "x",', headers={"content-type": "application/json"}
+    )
     assert_error(r, 422, "not valid JSON")
     r = client.post("/articles", content=b"{nope", headers={"content-type": "application/json"})
     assert_error(r, 422, "not valid JSON")
@@ -167,31 +176,39 @@ def test_malformed_json(client: TestClient) -> None:
 @pytest.mark.parametrize("path", ["/ask", "/chat", "/articles", "/v1/chat/completions"])
 def test_json_nested_too_deeply(client: TestClient, path: str) -> None:
     deep = b"[" * 50_000 + b"]" * 50_000
-    assert_error(client.post(path, content=deep, headers={"content-type": "application/json"}),
-                 422, "not valid JSON")
+    assert_error(
+        client.post(path, content=deep, headers={"content-type": "application/json"}),
+        422,
+        "not valid JSON",
+    )
 
 
-@pytest.mark.parametrize("body", [
-    b'{"question": "\\ud800 troops"}',
-    b'{"messages": [{"role": "user", "content": "\\ud800 troops"}]}',
-    b'{"messages": [{"role": "user", "content": [{"type": "text", "text": "\\udfff"}]}]}',
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"question": "\\ud800 troops"}',
+        b'{"messages": [{"role": "user", "content": "\\ud800 troops"}]}',
+        b'{"messages": [{"role": "user", "content": [{"type": "text", "text": "\\udfff"}]}]}',
+    ],
+)
 def test_lone_surrogates(client: TestClient, body: bytes) -> None:
     path = "/ask" if b"question" in body else "/v1/chat/completions"
-    assert_error(client.post(path, content=body, headers={"content-type": "application/json"}),
-                 422)
+    assert_error(client.post(path, content=body, headers={"content-type": "application/json"}), 422)
 
 
-@pytest.mark.parametrize("body", [
-    {"question": 5},
-    {"question": ["a"]},
-    {"question": "x", "top_k": "many"},
-    {"question": "x", "top_k": 0},
-    {"question": "x", "filters": {"date_from": "yesterday-ish"}},
-    {"question": "x", "unknown": 1},
-    {},
-    [],
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"question": 5},
+        {"question": ["a"]},
+        {"question": "x", "top_k": "many"},
+        {"question": "x", "top_k": 0},
+        {"question": "x", "filters": {"date_from": "yesterday-ish"}},
+        {"question": "x", "unknown": 1},
+        {},
+        [],
+    ],
+)
 def test_wrong_types(client: TestClient, body: Any) -> None:
     err = assert_error(client.post("/ask", json=body), 422)
     assert err["details"]
@@ -222,8 +239,15 @@ def test_unknown_session(client: TestClient) -> None:
 
 
 def test_messages_without_user_turn(client: TestClient) -> None:
-    r = client.post("/v1/chat/completions", json={"messages": [
-        {"role": "system", "content": "be brief"}, {"role": "assistant", "content": "hi"}]})
+    r = client.post(
+        "/v1/chat/completions",
+        json={
+            "messages": [
+                {"role": "system", "content": "be brief"},
+                {"role": "assistant", "content": "hi"},
+            ]
+        },
+    )
     assert_error(r, 422, "user")
     assert_error(client.post("/v1/chat/completions", json={"messages": []}), 422)
 
@@ -256,6 +280,7 @@ def test_unknown_article_and_route(client: TestClient) -> None:
 
 
 # -- safety -----------------------------------------------------------------------------
+
 
 def test_api_key(corpus_pipeline: Pipeline, tmp_path: Path) -> None:
     c = TestClient(_app(corpus_pipeline, tmp_path, api_key="s3cret-key"))
@@ -293,8 +318,8 @@ ARTICLE = {
     "date": "2026-03-04",
     "url": "http://127.0.0.1:9/never-fetched",
     "text": "Otters have returned to the River Thames in London for the first time in a "
-            "century. Volunteers counted 14 otters along the river in March, the London "
-            "Wildlife Trust said on Wednesday.",
+    "century. Volunteers counted 14 otters along the river in March, the London "
+    "Wildlife Trust said on Wednesday.",
 }
 
 
@@ -302,8 +327,9 @@ def _count(c: TestClient) -> int:
     return int(c.get("/articles").json()["total"])
 
 
-def test_ingest_json_article_then_delete(wclient: TestClient,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ingest_json_article_then_delete(
+    wclient: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Ingestion never reaches the network, not even for the article's url.
     def no_network(*_a: Any, **_k: Any) -> None:
         raise AssertionError("ingestion tried to open a network connection")
@@ -332,13 +358,19 @@ def test_ingest_uploads(wclient: TestClient) -> None:
     r = wclient.post("/articles", files={"file": ("bees-paris.txt", txt, "text/plain")})
     assert r.status_code == 201, r.text
     assert r.json()["article_ids"] == ["bees-paris"]
-    md = (b"---\ntitle: Snow in Cairo\ndate: 2013-12-13\n---\n"
-          b"Snow fell on Cairo for the first time in decades.\n")
-    jsonl = (b'{"id": "j1", "title": "One", "text": "The first of two lines."}\n'
-             b'{"id": "j2", "title": "Two", "text": "The second of two lines."}\n')
-    html = (b"<html><head><title>Rain</title></head><body><article><h1>Rain in Lima</h1>"
-            b"<p>It rained in Lima on Monday, which is rare for the desert city on the coast "
-            b"of Peru, and residents took photographs of the puddles.</p></article></body></html>")
+    md = (
+        b"---\ntitle: Snow in Cairo\ndate: 2013-12-13\n---\n"
+        b"Snow fell on Cairo for the first time in decades.\n"
+    )
+    jsonl = (
+        b'{"id": "j1", "title": "One", "text": "The first of two lines."}\n'
+        b'{"id": "j2", "title": "Two", "text": "The second of two lines."}\n'
+    )
+    html = (
+        b"<html><head><title>Rain</title></head><body><article><h1>Rain in Lima</h1>"
+        b"<p>It rained in Lima on Monday, which is rare for the desert city on the coast "
+        b"of Peru, and residents took photographs of the puddles.</p></article></body></html>"
+    )
     for name, data in (("snow.md", md), ("two.jsonl", jsonl), ("rain.html", html)):
         r = wclient.post("/articles", files={"file": (name, data, "application/octet-stream")})
         assert r.status_code == 201, (name, r.text)
@@ -348,15 +380,18 @@ def test_ingest_uploads(wclient: TestClient) -> None:
     assert _count(wclient) == before
 
 
-@pytest.mark.parametrize(("name", "data", "status", "word"), [
-    ("blob.txt", b"\x00\x01\x02binary\x00" * 10, 422, "binary"),
-    ("empty.txt", b"", 422, "empty"),
-    ("blank.md", b"   \n\n", 422, "empty"),
-    ("paper.pdf", b"%PDF-1.4 ...", 415, ".pdf"),
-    ("noname", b"text", 415, "upload one of"),
-    ("big.txt", b"word " * 2000, 413, "limit"),
-    ("bad.jsonl", b"{not json}\n", 422, "not valid JSON"),
-])
+@pytest.mark.parametrize(
+    ("name", "data", "status", "word"),
+    [
+        ("blob.txt", b"\x00\x01\x02binary\x00" * 10, 422, "binary"),
+        ("empty.txt", b"", 422, "empty"),
+        ("blank.md", b"   \n\n", 422, "empty"),
+        ("paper.pdf", b"%PDF-1.4 ...", 415, ".pdf"),
+        ("noname", b"text", 415, "upload one of"),
+        ("big.txt", b"word " * 2000, 413, "limit"),
+        ("bad.jsonl", b"{not json}\n", 422, "not valid JSON"),
+    ],
+)
 def test_bad_uploads(wclient: TestClient, name: str, data: bytes, status: int, word: str) -> None:
     before = _count(wclient)
     r = wclient.post("/articles", files={"file": (name, data, "application/octet-stream")})
@@ -364,13 +399,16 @@ def test_bad_uploads(wclient: TestClient, name: str, data: bytes, status: int, w
     assert _count(wclient) == before
 
 
-@pytest.mark.parametrize("body", [
-    {"title": "no text"},
-    {"text": ""},
-    [ARTICLE, {"id": "x", "text": ""}],  # one bad record refuses the whole request
-    [],
-    {"text": "x", "colour": "red"},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"title": "no text"},
+        {"text": ""},
+        [ARTICLE, {"id": "x", "text": ""}],  # one bad record refuses the whole request
+        [],
+        {"text": "x", "colour": "red"},
+    ],
+)
 def test_bad_json_articles(wclient: TestClient, body: Any) -> None:
     before = _count(wclient)
     assert_error(wclient.post("/articles", json=body), 422)
@@ -378,8 +416,13 @@ def test_bad_json_articles(wclient: TestClient, body: Any) -> None:
 
 
 def test_form_without_file_and_wrong_media_type(wclient: TestClient) -> None:
-    assert_error(wclient.post("/articles", data={"note": "x"},
-                              files={"other": ("a.txt", b"x", "text/plain")}), 422, "file")
+    assert_error(
+        wclient.post(
+            "/articles", data={"note": "x"}, files={"other": ("a.txt", b"x", "text/plain")}
+        ),
+        422,
+        "file",
+    )
     r = wclient.post("/articles", content=b"plain", headers={"content-type": "text/plain"})
     assert_error(r, 415)
 

@@ -19,9 +19,12 @@ CHROMIUM = os.environ.get("QA_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 SCREENSHOTS = REPO / "runs" / "screenshots"
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not shutil.which(CHROMIUM),
-                                 reason=f"{CHROMIUM} missing (apt-get install -y chromium)")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not shutil.which(CHROMIUM), reason=f"{CHROMIUM} missing (apt-get install -y chromium)"
+    ),
+]
 
 
 @pytest.fixture(scope="module")
@@ -79,16 +82,32 @@ def test_not_in_the_articles_state(base_url: str, browser: object) -> None:
 
     assert isinstance(browser, Browser)
     text = "Not in the articles: the articles do not answer this question."
-    answer = {"question": "q", "answer": "", "abstained": True, "confidence": 0.1,
-              "evidence": "", "citations": [], "timings_ms": {}, "answerer": "rules",
-              "searched_query": None}
+    answer = {
+        "question": "q",
+        "answer": "",
+        "abstained": True,
+        "confidence": 0.1,
+        "evidence": "",
+        "citations": [],
+        "timings_ms": {},
+        "answerer": "rules",
+        "searched_query": None,
+    }
     base = {"id": "x", "object": "chat.completion.chunk", "created": 0, "model": "article-qa"}
     events = [
-        {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
-                              "finish_reason": None}]},
+        {
+            **base,
+            "choices": [
+                {"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}
+            ],
+        },
         {**base, "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]},
-        {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
-         "citations": [], "answer": answer},
+        {
+            **base,
+            "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+            "citations": [],
+            "answer": answer,
+        },
     ]
     body = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
 
@@ -108,8 +127,7 @@ def test_not_in_the_articles_state(base_url: str, browser: object) -> None:
     page.close()
 
 
-def test_page_asks_for_the_api_key(corpus_index_dir: Path, tmp_path: Path,
-                                   browser: object) -> None:
+def test_page_asks_for_the_api_key(corpus_index_dir: Path, tmp_path: Path, browser: object) -> None:
     """With QA_API_KEY set the page loads, its first question gets a 401 and a key field, and
     with the key typed in the question is answered."""
     from playwright.sync_api import Browser, expect

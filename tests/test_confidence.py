@@ -17,19 +17,24 @@ from qa.eval.runner import Record
 from qa.eval.scoring import candidate, reliability
 from qa.reader.model import SHIPPED_DIR, Reader, crosses, trim
 
-FOUNDING = ("The estimate comes after the spy agency's estimation that North Korea had sent "
-            "around 11,000 troops to support Russia, of which 300 are believed to have been "
-            "killed and another 2,700 wounded.")
+FOUNDING = (
+    "The estimate comes after the spy agency's estimation that North Korea had sent "
+    "around 11,000 troops to support Russia, of which 300 are believed to have been "
+    "killed and another 2,700 wounded."
+)
 
 
-@pytest.mark.parametrize(("text", "clean"), [
-    ("11,000 troops to support Russia, of which", "11,000 troops to support Russia"),
-    ("about 200,", "about 200"),
-    ("and 2,700 wounded", "2,700 wounded"),
-    ("(the North) additionally", "(the North) additionally"),
-    ("Julianne Smith (", "Julianne Smith"),
-    ("of", "of"),  # never emptied
-])
+@pytest.mark.parametrize(
+    ("text", "clean"),
+    [
+        ("11,000 troops to support Russia, of which", "11,000 troops to support Russia"),
+        ("about 200,", "about 200"),
+        ("and 2,700 wounded", "2,700 wounded"),
+        ("(the North) additionally", "(the North) additionally"),
+        ("Julianne Smith (", "Julianne Smith"),
+        ("of", "of"),  # never emptied
+    ],
+)
 def test_trim_drops_dangling_edges(text: str, clean: str) -> None:
     a, b = trim(text, 0, len(text))
     assert text[a:b] == clean
@@ -48,7 +53,7 @@ def test_no_span_crosses_a_sentence_or_cuts_a_number() -> None:
     assert r.text == "11,000" or r.text == "around 11,000"
     for c in r.candidates:
         assert not crosses(breaks, c.start, c.end), c
-        assert text[c.start:c.end] == c.text
+        assert text[c.start : c.end] == c.text
         # "11,|000" and "wou|nded" are never span edges.
         assert not (c.start > 0 and text[c.start - 1].isalnum() and text[c.start].isalnum())
         assert c.text not in ("000", "11")
@@ -65,7 +70,10 @@ def test_question_types_and_names() -> None:
     assert type_match("number", "three hundred") == 1.0
     assert type_match("name", "Julianne Smith") == 1.0 and type_match("name", "11,000") == 0.0
     assert question_names("How many troops did China send to Russia in 2024?") == [
-        "China", "Russia", "2024"]
+        "China",
+        "Russia",
+        "2024",
+    ]
 
 
 def _cand(span: str, margin: float = 10.0) -> Candidate:
@@ -73,15 +81,28 @@ def _cand(span: str, margin: float = 10.0) -> Candidate:
 
 
 def test_signals_see_a_name_the_passage_never_mentions() -> None:
-    asked = signals("How many troops did China send to Russia?", 0, [_cand("11,000")],
-                    FOUNDING, FOUNDING, "North Korea sends troops")
-    right = signals("How many troops did North Korea send to Russia?", 0, [_cand("11,000")],
-                    FOUNDING, FOUNDING, "North Korea sends troops")
+    asked = signals(
+        "How many troops did China send to Russia?",
+        0,
+        [_cand("11,000")],
+        FOUNDING,
+        FOUNDING,
+        "North Korea sends troops",
+    )
+    right = signals(
+        "How many troops did North Korea send to Russia?",
+        0,
+        [_cand("11,000")],
+        FOUNDING,
+        FOUNDING,
+        "North Korea sends troops",
+    )
     assert set(asked) == set(FEATURES)
     assert asked["missing_names"] == 1 and right["missing_names"] == 0
     assert asked["type_match"] == 1.0 and asked["type_known"] == 1.0
-    agree = signals("How many?", 0, [_cand("11,000"), _cand("around 11,000", 5)], FOUNDING,
-                    FOUNDING)
+    agree = signals(
+        "How many?", 0, [_cand("11,000"), _cand("around 11,000", 5)], FOUNDING, FOUNDING
+    )
     assert agree["agreement"] == 1 and agree["passage_gap"] == pytest.approx(5.0)
 
 
@@ -95,13 +116,18 @@ def test_shipped_confidence_declines_the_near_miss(corpus_pipeline) -> None:  # 
 
 def _record(answers: tuple[str, ...], said: str, confidence: float) -> Record:
     q = EvalQuestion(id=said, question="q?", answers=answers)
-    return Record(question=q, candidate=said, confidence=confidence, passages=(),
-                  latency_ms=1.0, stages_ms={})
+    return Record(
+        question=q, candidate=said, confidence=confidence, passages=(), latency_ms=1.0, stages_ms={}
+    )
 
 
 def test_reliability_bins_and_ece() -> None:
-    recs = [_record(("a",), "a", 0.95), _record(("a",), "b", 0.95),
-            _record((), "c", 0.15), _record(("a",), "a", 0.85)]
+    recs = [
+        _record(("a",), "a", 0.95),
+        _record(("a",), "b", 0.95),
+        _record((), "c", 0.15),
+        _record(("a",), "a", 0.85),
+    ]
     rel = reliability([candidate(r) for r in recs])
     # Bins: 0.1 (1 answer, 0 right), 0.8 (1, 1 right), 0.9 (2, 1 right).
     assert [b[2] for b in rel.bins] == [1, 1, 2]

@@ -56,8 +56,7 @@ def test_onnx_matches_sentence_transformers(models: Models, onnx_encoder: OnnxEn
         np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
 
 
-def test_long_texts_are_truncated_at_max_length(models: Models,
-                                                onnx_encoder: OnnxEncoder) -> None:
+def test_long_texts_are_truncated_at_max_length(models: Models, onnx_encoder: OnnxEncoder) -> None:
     assert onnx_encoder.config.max_length == models.encoder.config().max_length == 256
     long = FOUNDING_TEXT
     longer = long + "\n\nAn extra paragraph far beyond the limit changes nothing." * 20
@@ -81,7 +80,8 @@ def test_missing_or_broken_export_is_reported(tmp_path: Path) -> None:
         OnnxEncoder(tmp_path)
     (tmp_path / "encoder.json").write_text(
         '{"model": "m", "dimension": 3, "max_length": 8, "pooling": "mean", '
-        '"normalize": true, "input_names": ["input_ids", "attention_mask"]}')
+        '"normalize": true, "input_names": ["input_ids", "attention_mask"]}'
+    )
     (tmp_path / "model.onnx").write_bytes(b"not a model")
     with pytest.raises(EncoderUnavailable, match="cannot load ONNX encoder"):
         OnnxEncoder(tmp_path).encode(["x"])

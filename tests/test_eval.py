@@ -34,17 +34,20 @@ CHROMIUM = Path("/usr/bin/chromium")
 
 
 # -- metric functions ---------------------------------------------------------------------------
-@pytest.mark.parametrize(("raw", "expected"), [
-    # The official SQuAD script: lower case, no punctuation, no a/an/the, single spaces.
-    ("The Quick, Brown Fox.", "quick brown fox"),
-    ("a  cat   sat on an   ottoman", "cat sat on ottoman"),
-    ("Theatre", "theatre"),                      # "the" only as a whole word
-    ("(Denver Broncos)", "denver broncos"),
-    ("Super Bowl 50's", "super bowl 50s"),
-    # Folded first: Unicode dashes and spaces.
-    ("1990\u20131995", "19901995"),
-    ("10\u00a0km", "10 km"),
-])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        # The official SQuAD script: lower case, no punctuation, no a/an/the, single spaces.
+        ("The Quick, Brown Fox.", "quick brown fox"),
+        ("a  cat   sat on an   ottoman", "cat sat on ottoman"),
+        ("Theatre", "theatre"),  # "the" only as a whole word
+        ("(Denver Broncos)", "denver broncos"),
+        ("Super Bowl 50's", "super bowl 50s"),
+        # Folded first: Unicode dashes and spaces.
+        ("1990\u20131995", "19901995"),
+        ("10\u00a0km", "10 km"),
+    ],
+)
 def test_normalize_answer_follows_squad(raw: str, expected: str) -> None:
     assert normalize_answer(raw) == expected
 
@@ -52,7 +55,7 @@ def test_normalize_answer_follows_squad(raw: str, expected: str) -> None:
 def test_exact_match_and_f1_by_hand() -> None:
     assert exact_match("The Denver Broncos!", ["Denver Broncos"]) == 1.0
     assert exact_match("Broncos", ["Denver Broncos"]) == 0.0
-    assert exact_match("Broncos", ["Denver Broncos", "broncos"]) == 1.0   # best over golds
+    assert exact_match("Broncos", ["Denver Broncos", "broncos"]) == 1.0  # best over golds
     # pred {cat, sat}, gold {cat, sat, down}: P = 1, R = 2/3, F1 = 0.8
     assert f1_score("the cat sat", ["a cat sat down"]) == pytest.approx(0.8)
     # pred {11000}, gold {11000, troops}: P = 1, R = 1/2, F1 = 2/3; best of two golds
@@ -80,15 +83,32 @@ def _p(article: str, text: str) -> Passage:
 def hand_records() -> list[Record]:
     return [
         # right, confident; answer in the first passage, from the gold article
-        Record(_q("q1", ("Paris",), "A"), "Paris", 0.9, (_p("A", "The capital is Paris."),),
-               10.0, {"retrieve": 6.0, "answer": 4.0}),
+        Record(
+            _q("q1", ("Paris",), "A"),
+            "Paris",
+            0.9,
+            (_p("A", "The capital is Paris."),),
+            10.0,
+            {"retrieve": 6.0, "answer": 4.0},
+        ),
         # partly right (F1 2/3); answer in passage 2; gold article at rank 2
-        Record(_q("q2", ("11,000 troops",), "A"), "11,000", 0.6,
-               (_p("B", "Nothing here."), _p("A", "It sent 11,000 troops.")),
-               20.0, {"retrieve": 15.0, "answer": 5.0}),
+        Record(
+            _q("q2", ("11,000 troops",), "A"),
+            "11,000",
+            0.6,
+            (_p("B", "Nothing here."), _p("A", "It sent 11,000 troops.")),
+            20.0,
+            {"retrieve": 15.0, "answer": 5.0},
+        ),
         # wrong and under the threshold: abstains; gold article never cited
-        Record(_q("q3", ("blue",), "Z"), "red", 0.2, (_p("C", "The sky is blue."),),
-               30.0, {"retrieve": 20.0, "answer": 10.0}),
+        Record(
+            _q("q3", ("blue",), "Z"),
+            "red",
+            0.2,
+            (_p("C", "The sky is blue."),),
+            30.0,
+            {"retrieve": 20.0, "answer": 10.0},
+        ),
         # unanswerable, no candidate: abstains (right)
         Record(_q("q4", ()), "", 0.0, (_p("C", "The sky is blue."),), 40.0, {}),
         # unanswerable, answered confidently (wrong)
@@ -100,7 +120,7 @@ def test_metrics_by_hand() -> None:
     m = metrics([score(candidate(r), 0.35) for r in hand_records()])
     assert m["exact_match"] == pytest.approx(1 / 3)
     assert m["f1"] == pytest.approx((1 + 2 / 3 + 0) / 3)
-    assert m["answer_in_citations@1"] == pytest.approx(2 / 3)   # q1, q3 (abstained, still cited)
+    assert m["answer_in_citations@1"] == pytest.approx(2 / 3)  # q1, q3 (abstained, still cited)
     assert m["answer_in_citations@3"] == 1.0
     assert m["answer_in_citations@5"] == 1.0
     assert m["article_recall@5"] == pytest.approx(2 / 3)
@@ -118,27 +138,28 @@ def test_always_answering_and_always_abstaining_both_score_low() -> None:
     cands = [candidate(r) for r in hand_records()]
     always = metrics([score(c, 0.0) for c in cands])
     never = metrics([score(c, 1.01) for c in cands])
-    assert never["overall_f1"] == pytest.approx(2 / 5)   # only the two unanswerable ones
+    assert never["overall_f1"] == pytest.approx(2 / 5)  # only the two unanswerable ones
     assert never["f1"] == 0.0 and never["false_abstention_rate"] == 1.0
-    assert always["abstain_recall"] == 0.5                # q4 has no candidate at all
+    assert always["abstain_recall"] == 0.5  # q4 has no candidate at all
     assert always["overall_f1"] == pytest.approx((1 + 2 / 3 + 0 + 1 + 0) / 5, abs=1e-6)
 
 
 def test_metrics_not_measurable_are_none() -> None:
     answerable_only = [r for r in hand_records() if r.question.answerable][:2]
     m = metrics([score(candidate(r), 0.35) for r in answerable_only])
-    assert m["abstain_recall"] is None          # no unanswerable question
-    assert m["abstain_precision"] is None       # and no abstention
+    assert m["abstain_recall"] is None  # no unanswerable question
+    assert m["abstain_precision"] is None  # and no abstention
     assert m["abstain_f1"] is None
     assert gate_failures({"metrics": m}, [("abstain_f1", 0.5)]) == [
-        "abstain_f1 was not measured on this set, so it cannot be at least 0.5"]
+        "abstain_f1 was not measured on this set, so it cannot be at least 0.5"
+    ]
 
 
 def test_sweep_by_hand() -> None:
     cands = [candidate(r) for r in hand_records()]
     rows = {r.threshold: r for r in sweep(cands, [0.0, 0.5, 0.85])}
     assert rows[0.0].answered == pytest.approx(4 / 5)
-    assert rows[0.0].em_answered == pytest.approx(1 / 4)      # q1 of q1, q2, q3, q5
+    assert rows[0.0].em_answered == pytest.approx(1 / 4)  # q1 of q1, q2, q3, q5
     assert rows[0.5].answered == pytest.approx(3 / 5)
     # at 0.85 only q1 answers: right on q1, q4, q5
     assert rows[0.85].overall_f1 == pytest.approx(3 / 5)
@@ -150,8 +171,12 @@ def test_sweep_by_hand() -> None:
 def test_percentile_and_latency() -> None:
     assert percentile([10, 20, 30, 40, 100], 0.5) == 30
     assert percentile([10, 20, 30, 40, 100], 0.95) == pytest.approx(88)
-    ev = evaluate(QuestionSet("x", "jsonl", ()), [candidate(r) for r in hand_records()],
-                  threshold=0.35, config={})
+    ev = evaluate(
+        QuestionSet("x", "jsonl", ()),
+        [candidate(r) for r in hand_records()],
+        threshold=0.35,
+        config={},
+    )
     lat = ev.report["metrics"]["latency_ms"]
     assert lat["p50"] == 30 and lat["max"] == 100
     assert lat["stages"]["retrieve"]["max"] == 20
@@ -163,9 +188,15 @@ def test_percentile_and_latency() -> None:
 
 def test_fail_under_parsing() -> None:
     assert parse_fail_under(["f1=0.6", "answer_in_citations@5=0.9"]) == [
-        ("f1", 0.6), ("answer_in_citations@5", 0.9)]
-    for bad, needle in (("f2=0.5", "unknown metric 'f2'"), ("f1", "METRIC=VALUE"),
-                        ("f1=high", "not a number"), ("f1=60", "[0, 1]")):
+        ("f1", 0.6),
+        ("answer_in_citations@5", 0.9),
+    ]
+    for bad, needle in (
+        ("f2=0.5", "unknown metric 'f2'"),
+        ("f1", "METRIC=VALUE"),
+        ("f1=high", "not a number"),
+        ("f1=60", "[0, 1]"),
+    ):
         with pytest.raises(ValueError, match=needle.replace("[", r"\[").replace("]", r"\]")):
             parse_fail_under([bad])
 
@@ -176,7 +207,9 @@ def test_jsonl_skips_bad_lines_with_file_and_line() -> None:
     assert qs.format == "jsonl"
     assert len(qs.questions) == 7
     assert [(s.line, s.reason.split(":")[0]) for s in qs.skipped] == [
-        (5, "not valid JSON"), (6, "no 'question' field with the question text")]
+        (5, "not valid JSON"),
+        (6, "no 'question' field with the question text"),
+    ]
     assert all(s.path.endswith("questions.jsonl") for s in qs.skipped)
     assert qs.answerable == 5
     first = qs.questions[0]
@@ -200,7 +233,7 @@ def test_squad_versions() -> None:
     assert v1.questions[0].article_ids == ("Tiny_article",)
     v2 = load_questions(FIXTURES / "squad-v2.0.json")
     assert v2.format == "squad-v2.0"
-    assert [q.answers for q in v2.questions] == [("1999",), ()]   # plausible answers unused
+    assert [q.answers for q in v2.questions] == [("1999",), ()]  # plausible answers unused
     [article] = squad_articles(FIXTURES / "squad-v2.0.json")
     assert article.id == "Tiny_article" and "1999" in article.text
 
@@ -209,30 +242,39 @@ def test_conversations() -> None:
     qs = load_questions(FIXTURES / "conversations.jsonl")
     assert qs.format == "conversations"
     assert [(q.id, q.conversation, q.turn) for q in qs.questions] == [
-        ("conv-nk#1", "conv-nk", 1), ("conv-nk#2", "conv-nk", 2), ("conv-nk#3", "conv-nk", 3),
-        ("conv-crane#1", "conv-crane", 1), ("conv-crane#2", "conv-crane", 2)]
+        ("conv-nk#1", "conv-nk", 1),
+        ("conv-nk#2", "conv-nk", 2),
+        ("conv-nk#3", "conv-nk", 3),
+        ("conv-crane#1", "conv-crane", 1),
+        ("conv-crane#2", "conv-crane", 2),
+    ]
     assert [(s.line, s.reason) for s in qs.skipped] == [
-        (3, "turn 1: no 'question' field with the question text")]
+        (3, "turn 1: no 'question' field with the question text")
+    ]
     # --limit keeps conversations whole
     assert len(select(qs, limit=4).questions) == 3
     assert len(select(qs, articles=["GUM_news_crane"]).questions) == 2
 
 
-@pytest.mark.parametrize(("name", "needle"), [
-    ("missing.jsonl", "no such question file"),
-    ("empty.jsonl", "is empty"),
-    ("questions.txt", "unknown question file format '.txt'"),
-    ("no_question_column.csv", "no 'question' column (columns: 'query', 'answer')"),
-    ("squad-v3.json", "SQuAD JSON version '3.0' is not supported"),
-])
+@pytest.mark.parametrize(
+    ("name", "needle"),
+    [
+        ("missing.jsonl", "no such question file"),
+        ("empty.jsonl", "is empty"),
+        ("questions.txt", "unknown question file format '.txt'"),
+        ("no_question_column.csv", "no 'question' column (columns: 'query', 'answer')"),
+        ("squad-v3.json", "SQuAD JSON version '3.0' is not supported"),
+    ],
+)
 def test_bad_question_files(name: str, needle: str) -> None:
     with pytest.raises(BadInputError, match=needle.replace("(", r"\(").replace(")", r"\)")):
         load_questions(FIXTURES / name)
 
 
 def test_gold_article_ids_resolve_against_the_index() -> None:
-    qs = QuestionSet("x", "squad-v1.1", (_q("a", ("x",), "Amazon_rainforest"),
-                                         _q("b", ("x",), "Nowhere")))
+    qs = QuestionSet(
+        "x", "squad-v1.1", (_q("a", ("x",), "Amazon_rainforest"), _q("b", ("x",), "Nowhere"))
+    )
     fixed, missing = resolve_article_ids(qs, {"squad-dev:Amazon_rainforest", "other"})
     assert fixed.questions[0].article_ids == ("squad-dev:Amazon_rainforest",)
     assert missing == 1
@@ -263,21 +305,25 @@ def ask(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-@pytest.mark.parametrize(("args", "needle"), [
-    (["missing.jsonl"], "no such question file"),
-    (["empty.jsonl"], "is empty"),
-    (["questions.txt"], "unknown question file format"),
-    (["no_question_column.csv"], "no 'question' column"),
-    (["squad-v3.json"], "version '3.0' is not supported"),
-    (["questions.jsonl", "--corpus", "nowhere.jsonl"], "no such corpus"),
-    (["questions.jsonl", "--compare", "nowhere/report.json"], "no such report"),
-])
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["missing.jsonl"], "no such question file"),
+        (["empty.jsonl"], "is empty"),
+        (["questions.txt"], "unknown question file format"),
+        (["no_question_column.csv"], "no 'question' column"),
+        (["squad-v3.json"], "version '3.0' is not supported"),
+        (["questions.jsonl", "--corpus", "nowhere.jsonl"], "no such corpus"),
+        (["questions.jsonl", "--compare", "nowhere/report.json"], "no such report"),
+    ],
+)
 def test_bad_input_exits_2_and_leaves_the_index_alone(
     user_index: Path, args: list[str], needle: str
 ) -> None:
     before = snapshot(user_index)
-    args = [str(FIXTURES / a) if a.endswith((".jsonl", ".csv", ".json", ".txt")) else a
-            for a in args]
+    args = [
+        str(FIXTURES / a) if a.endswith((".jsonl", ".csv", ".json", ".txt")) else a for a in args
+    ]
     code, output = ask(*args)
     assert code == 2, output
     assert needle in output
@@ -312,15 +358,26 @@ def test_eval_writes_reports_and_leaves_the_index_alone(user_index: Path, tmp_pa
     flat = " ".join(output.split())
     assert "questions.jsonl:5: not valid JSON" in flat
     assert "overall_f1" in flat and "best threshold by overall F1" in flat
-    assert "threshold" in output and "answered" in output        # the sweep table
+    assert "threshold" in output and "answered" in output  # the sweep table
 
     report = json.loads((out / "report.json").read_text())
     assert (report["questions"], report["answerable"], report["unanswerable"]) == (7, 5, 2)
     assert len(report["skipped"]) == 2 and report["skipped"][0]["line"] == 5
     m = report["metrics"]
-    for name in ("exact_match", "f1", "answer_in_citations@1", "answer_in_citations@5",
-                 "article_recall@5", "article_mrr", "abstain_precision", "abstain_recall",
-                 "abstain_f1", "false_abstention_rate", "overall_f1", "overall_exact_match"):
+    for name in (
+        "exact_match",
+        "f1",
+        "answer_in_citations@1",
+        "answer_in_citations@5",
+        "article_recall@5",
+        "article_mrr",
+        "abstain_precision",
+        "abstain_recall",
+        "abstain_f1",
+        "false_abstention_rate",
+        "overall_f1",
+        "overall_exact_match",
+    ):
         assert m[name] is None or 0.0 <= m[name] <= 1.0, name
     assert set(m["latency_ms"]) == {"p50", "p95", "max", "stages"}
     assert {"retrieve", "answer"} <= set(m["latency_ms"]["stages"])
@@ -341,24 +398,40 @@ def test_eval_writes_reports_and_leaves_the_index_alone(user_index: Path, tmp_pa
 
     rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert [r["id"] for r in rows][:2] == ["nk-troops", "nk-artillery"]
-    for key in ("question", "answers", "answer", "abstained", "confidence",
-                "cited_article_ids", "metrics", "latency_ms"):
+    for key in (
+        "question",
+        "answers",
+        "answer",
+        "abstained",
+        "confidence",
+        "cited_article_ids",
+        "metrics",
+        "latency_ms",
+    ):
         assert key in rows[0]
     assert rows[0]["cited_article_ids"][0] == "north-korea-troops-to-russia-2025-02-11"
     page = (out / "report.html").read_text()
     assert page.startswith("<!doctype html>") and "<svg" in page
-    assert "http" not in page.split("<main>")[0]       # nothing fetched: no external assets
+    assert "http" not in page.split("<main>")[0]  # nothing fetched: no external assets
 
     # Comparing with itself: every change is zero; gates pass and fail as the numbers say.
     f1 = m["f1"]
-    code, output = ask(str(FIXTURES / "questions.jsonl"), "--compare", str(out),
-                       "--fail-under", "answer_in_citations@5=0", "--fail-under", "f1=1.0")
+    code, output = ask(
+        str(FIXTURES / "questions.jsonl"),
+        "--compare",
+        str(out),
+        "--fail-under",
+        "answer_in_citations@5=0",
+        "--fail-under",
+        "f1=1.0",
+    )
     assert "change against" in output and "+0.0000" in output
     assert code == (1 if f1 < 1.0 else 0), output
     if f1 < 1.0:
         assert "quality gate failed: f1 = " in output
-    code, output = ask(str(FIXTURES / "questions.jsonl"), "--limit", "2",
-                       "--fail-under", "answer_in_citations@5=0")
+    code, output = ask(
+        str(FIXTURES / "questions.jsonl"), "--limit", "2", "--fail-under", "answer_in_citations@5=0"
+    )
     assert code == 0, output
     assert snapshot(user_index) == before
 
@@ -368,12 +441,12 @@ def test_thresholds_applied_afterwards_match_the_pipeline(corpus_index_dir: Path
     from qa.eval.runner import record_from_answer
 
     questions = load_questions(FIXTURES / "questions.jsonl").questions
-    raw = build_pipeline(make_settings(corpus_index_dir, auto_ingest=False,
-                                       abstain_threshold=0.0))
+    raw = build_pipeline(make_settings(corpus_index_dir, auto_ingest=False, abstain_threshold=0.0))
     try:
         for t in (0.2, 0.35, 0.6):
-            strict: Pipeline = build_pipeline(make_settings(
-                corpus_index_dir, auto_ingest=False, abstain_threshold=t))
+            strict: Pipeline = build_pipeline(
+                make_settings(corpus_index_dir, auto_ingest=False, abstain_threshold=t)
+            )
             try:
                 for q in questions:
                     rec = record_from_answer(q, raw.ask(q.question), 0.0)
@@ -396,8 +469,12 @@ def test_conversations_are_asked_with_history(user_index: Path, tmp_path: Path) 
     assert "answer_history" in report["config"]["turns"]
     rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert [(r["conversation"], r["turn"], r["history_turns"]) for r in rows] == [
-        ("conv-nk", 1, 0), ("conv-nk", 2, 1), ("conv-nk", 3, 2),
-        ("conv-crane", 1, 0), ("conv-crane", 2, 1)]
+        ("conv-nk", 1, 0),
+        ("conv-nk", 2, 1),
+        ("conv-nk", 3, 2),
+        ("conv-crane", 1, 0),
+        ("conv-crane", 2, 1),
+    ]
     assert all(r["searched_query"] for r in rows)
 
 
@@ -406,11 +483,20 @@ def test_report_html_renders_in_headless_chromium(tmp_path: Path) -> None:
     if not CHROMIUM.exists():
         pytest.skip("/usr/bin/chromium is missing (apt-get install -y chromium)")
     records = hand_records()
-    nasty = Record(_q("q<6>", ("<b>bold</b>",), "A"), "<script>alert(1)</script>", 0.99,
-                   (_p("A", "Say <script>alert(1)</script> & <b>bold</b>."),), 50.0, {})
-    ev = evaluate(QuestionSet("questions.jsonl", "jsonl", ()),
-                  [candidate(r) for r in [*records, nasty]], threshold=0.35,
-                  config={"questions_file": "questions.jsonl", "k": 5, "answerer": "rules"})
+    nasty = Record(
+        _q("q<6>", ("<b>bold</b>",), "A"),
+        "<script>alert(1)</script>",
+        0.99,
+        (_p("A", "Say <script>alert(1)</script> & <b>bold</b>."),),
+        50.0,
+        {},
+    )
+    ev = evaluate(
+        QuestionSet("questions.jsonl", "jsonl", ()),
+        [candidate(r) for r in [*records, nasty]],
+        threshold=0.35,
+        config={"questions_file": "questions.jsonl", "k": 5, "answerer": "rules"},
+    )
     from qa.eval.report import write_outputs
 
     write_outputs(ev, tmp_path)
@@ -419,10 +505,20 @@ def test_report_html_renders_in_headless_chromium(tmp_path: Path) -> None:
     assert page.count("<svg") == 3
     shot = tmp_path / "report.png"
     proc = subprocess.run(
-        [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu",
-         "--disable-background-networking", f"--screenshot={shot}", "--window-size=1200,1600",
-         (tmp_path / "report.html").as_uri()],
-        capture_output=True, text=True, timeout=120, check=False,
+        [
+            str(CHROMIUM),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            f"--screenshot={shot}",
+            "--window-size=1200,1600",
+            (tmp_path / "report.html").as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
         env={**os.environ, "HOME": str(tmp_path)},
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -439,7 +535,7 @@ def test_squad_json_as_questions_and_corpus(user_index: Path, tmp_path: Path) ->
     assert code == 0, output
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["format"] == "squad-v2.0" and report["unanswerable"] == 1
-    assert report["metrics"]["article_recall@5"] == 1.0    # the title is the article id
+    assert report["metrics"]["article_recall@5"] == 1.0  # the title is the article id
     assert report["config"]["data_dir"].startswith("temporary")
     assert snapshot(user_index) == before
 
@@ -455,10 +551,21 @@ def test_squad_subset_against_two_articles(user_index: Path, tmp_path: Path) -> 
     with (base / "articles.jsonl").open() as src, corpus.open("w") as dst:
         dst.writelines(line for line in src if json.loads(line)["id"] in wanted)
     before = snapshot(user_index)
-    code, output = ask(str(base / "questions.public.jsonl"), "--corpus", str(corpus),
-                       "--article", "squad-dev:Amazon_rainforest", "--limit", "30",
-                       "--out", str(tmp_path / "out"), "--fail-under", "article_recall@5=0.9",
-                       "--fail-under", "answer_in_citations@5=0.6")
+    code, output = ask(
+        str(base / "questions.public.jsonl"),
+        "--corpus",
+        str(corpus),
+        "--article",
+        "squad-dev:Amazon_rainforest",
+        "--limit",
+        "30",
+        "--out",
+        str(tmp_path / "out"),
+        "--fail-under",
+        "article_recall@5=0.9",
+        "--fail-under",
+        "answer_in_citations@5=0.6",
+    )
     assert code == 0, output
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["questions"] == 30

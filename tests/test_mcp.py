@@ -23,9 +23,15 @@ FOUNDING_ID = "north-korea-troops-to-russia-2025-02-11"
 def test_mcp_tools_over_stdio(corpus_index_dir: Path, tmp_path: Path) -> None:
     data = copy_index(corpus_index_dir, tmp_path / "data")
     params = StdioServerParameters(
-        command=sys.executable, args=["-m", "qa.cli.main", "mcp"],
-        env={"QA_DATA_DIR": str(data), "QA_AUTO_INGEST": "0", "HF_HUB_OFFLINE": "1",
-             "TRANSFORMERS_OFFLINE": "1", "PATH": os.environ.get("PATH", "")},
+        command=sys.executable,
+        args=["-m", "qa.cli.main", "mcp"],
+        env={
+            "QA_DATA_DIR": str(data),
+            "QA_AUTO_INGEST": "0",
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+            "PATH": os.environ.get("PATH", ""),
+        },
         cwd=str(Path(__file__).resolve().parent.parent),
     )
 

@@ -32,8 +32,10 @@ def no_network() -> Iterator[None]:
     """Any socket, IP or Unix, raises: a hidden download or telemetry call fails the test."""
     pytest_socket.disable_socket(allow_unix_socket=False)
     try:
-        with pytest.warns(UserWarning, match="tried to use socket"), \
-                pytest.raises(pytest_socket.SocketBlockedError):
+        with (
+            pytest.warns(UserWarning, match="tried to use socket"),
+            pytest.raises(pytest_socket.SocketBlockedError),
+        ):
             socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         # Code that swallows the error (a library falling back quietly) still leaves this
         # warning behind: any attempt at all fails the test.
@@ -81,7 +83,13 @@ main()
 def test_cold_cli_ask_with_the_network_blocked(corpus_copy: Path) -> None:
     """The real CLI code path in a new process, sockets blocked before anything is imported."""
     env = {**os.environ, "QA_DATA_DIR": str(corpus_copy)}
-    proc = subprocess.run([sys.executable, "-c", COLD_ASK_OFFLINE, FOUNDING_Q],
-                          capture_output=True, text=True, env=env, timeout=120, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", COLD_ASK_OFFLINE, FOUNDING_Q],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["citations"][0]["article_id"] == FOUNDING_ID

@@ -40,7 +40,8 @@ def test_models(client: openai.OpenAI) -> None:
 
 def test_completion_with_citations(client: openai.OpenAI) -> None:
     resp = client.chat.completions.create(
-        model="article-qa", messages=[{"role": "user", "content": FOUNDING_Q}])
+        model="article-qa", messages=[{"role": "user", "content": FOUNDING_Q}]
+    )
     text = resp.choices[0].message.content or ""
     assert "11,000" in text and "[1]" in text and "Sources:" in text
     assert resp.choices[0].finish_reason == "stop"
@@ -52,7 +53,8 @@ def test_completion_with_citations(client: openai.OpenAI) -> None:
 
 def test_streaming_ends_with_citations(client: openai.OpenAI) -> None:
     stream = client.chat.completions.create(
-        model="article-qa", stream=True, messages=[{"role": "user", "content": FOUNDING_Q}])
+        model="article-qa", stream=True, messages=[{"role": "user", "content": FOUNDING_Q}]
+    )
     chunks = list(stream)
     assert len(chunks) > 3  # it really arrives in pieces
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
@@ -63,10 +65,13 @@ def test_streaming_ends_with_citations(client: openai.OpenAI) -> None:
 
 
 def test_history_and_content_parts(client: openai.OpenAI) -> None:
-    resp = client.chat.completions.create(model="anything", messages=[
-        {"role": "system", "content": "Answer from the articles."},
-        {"role": "user", "content": [{"type": "text", "text": FOUNDING_Q}]},
-    ])
+    resp = client.chat.completions.create(
+        model="anything",
+        messages=[
+            {"role": "system", "content": "Answer from the articles."},
+            {"role": "user", "content": [{"type": "text", "text": FOUNDING_Q}]},
+        ],
+    )
     assert "11,000" in (resp.choices[0].message.content or "")
     assert resp.model == "anything"
 
@@ -74,18 +79,27 @@ def test_history_and_content_parts(client: openai.OpenAI) -> None:
 def test_follow_up_resolved_from_history(client: openai.OpenAI) -> None:
     history: list[dict[str, str]] = [{"role": "user", "content": FOUNDING_Q}]
     first = client.chat.completions.create(model="article-qa", messages=history)  # type: ignore[arg-type]
-    history += [{"role": "assistant", "content": first.choices[0].message.content or ""},
-                {"role": "user", "content": "How many of them were killed?"}]
+    history += [
+        {"role": "assistant", "content": first.choices[0].message.content or ""},
+        {"role": "user", "content": "How many of them were killed?"},
+    ]
     resp = client.chat.completions.create(model="article-qa", messages=history)  # type: ignore[arg-type]
     answer = (resp.model_extra or {})["answer"]
     assert answer["answer"] == "300" and "troops" in answer["searched_query"]
 
 
 def test_raw_sse_format(base_url: str) -> None:
-    with httpx.stream("POST", base_url + "/v1/chat/completions", timeout=60,
-                      headers={"Authorization": f"Bearer {KEY}"},
-                      json={"messages": [{"role": "user", "content": FOUNDING_Q}],
-                            "stream": True, "stream_options": {"include_usage": True}}) as r:
+    with httpx.stream(
+        "POST",
+        base_url + "/v1/chat/completions",
+        timeout=60,
+        headers={"Authorization": f"Bearer {KEY}"},
+        json={
+            "messages": [{"role": "user", "content": FOUNDING_Q}],
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        },
+    ) as r:
         assert r.status_code == 200
         assert r.headers["content-type"].startswith("text/event-stream")
         events = [line for line in r.iter_lines() if line]
@@ -99,8 +113,9 @@ def test_raw_sse_format(base_url: str) -> None:
 
 def test_errors_reach_the_client(client: openai.OpenAI, base_url: str) -> None:
     with pytest.raises(openai.UnprocessableEntityError) as err:
-        client.chat.completions.create(model="article-qa",
-                                       messages=[{"role": "system", "content": "hi"}])
+        client.chat.completions.create(
+            model="article-qa", messages=[{"role": "system", "content": "hi"}]
+        )
     assert "user message" in str(err.value)
     bad = openai.OpenAI(base_url=base_url + "/v1", api_key="wrong", max_retries=0)
     with pytest.raises(openai.AuthenticationError):

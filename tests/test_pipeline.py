@@ -14,21 +14,30 @@ from qa.types import Article
 from tests.fakes import HashEncoder, PlainAnnotator
 
 ARTICLES = [
-    Article("troops", "North Korea sends troops",
-            "North Korea has sent around 11,000 troops to Russia, of which 300 are believed "
-            "to have been killed and another 2,700 wounded. The estimate came on Tuesday.",
-            date="2025-02-11"),
-    Article("opera", "The opera house",
-            "The Sydney Opera House opened in 1973 after fourteen years of construction.",
-            date="2015-01-01"),
+    Article(
+        "troops",
+        "North Korea sends troops",
+        "North Korea has sent around 11,000 troops to Russia, of which 300 are believed "
+        "to have been killed and another 2,700 wounded. The estimate came on Tuesday.",
+        date="2025-02-11",
+    ),
+    Article(
+        "opera",
+        "The opera house",
+        "The Sydney Opera House opened in 1973 after fourteen years of construction.",
+        date="2015-01-01",
+    ),
 ]
 
 
 @pytest.fixture
 def fast(tmp_path: Path):  # type: ignore[no-untyped-def]
     encoder = HashEncoder()
-    pipeline = build_pipeline(Settings(data_dir=tmp_path / "data", auto_ingest=False),
-                              doc_encoder=encoder, annotator=PlainAnnotator())
+    pipeline = build_pipeline(
+        Settings(data_dir=tmp_path / "data", auto_ingest=False),
+        doc_encoder=encoder,
+        annotator=PlainAnnotator(),
+    )
     yield pipeline, encoder
     pipeline.close()
 
@@ -75,8 +84,7 @@ def test_delete_and_reads_on_an_empty_directory(fast) -> None:  # type: ignore[n
     assert pipeline.article_ids() == {"troops"}
 
 
-def test_bad_setting_is_a_config_error_naming_the_variable(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_setting_is_a_config_error_naming_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("QA_TOP_K", "zero")
     with pytest.raises(ConfigError, match="QA_TOP_K"):
         load_settings()

@@ -39,7 +39,7 @@ def test_windows_cover_a_long_passage_and_locate_the_answer() -> None:
     hits = [(f, s) for f, s in zip(feats, located, strict=True) if s != (0, 0)]
     assert hits, "no window holds the answer"
     f, (s, e) = hits[0]
-    assert context[f.offsets[s][0]:f.offsets[e][1]] == "42"
+    assert context[f.offsets[s][0] : f.offsets[e][1]] == "42"
     # Windows that do not hold the whole answer point at [CLS]: "no answer here".
     assert located[0] == (0, 0)
 
@@ -52,7 +52,7 @@ def test_shipped_reader_answers_the_founding_questions(reader: Reader) -> None:
     ):
         r = reader.read(question, [FOUNDING_TEXT])[0]
         assert expected in r.text and r.probability >= reader.threshold, (question, r)
-        assert FOUNDING_TEXT[r.start:r.end] == r.text
+        assert FOUNDING_TEXT[r.start : r.end] == r.text
 
 
 def test_reader_prefers_the_passage_that_answers(reader: Reader) -> None:
@@ -72,7 +72,7 @@ def test_reader_reranks_citations(corpus_pipeline) -> None:  # type: ignore[no-u
     assert ans.answerer == "reader" and "11,000" in ans.answer
     first = ans.citations[0]
     assert first.answer_start is not None and first.answer_end is not None
-    assert first.text[first.answer_start:first.answer_end] == ans.answer
+    assert first.text[first.answer_start : first.answer_end] == ans.answer
     assert [c.number for c in ans.citations] == list(range(1, len(ans.citations) + 1))
 
 
@@ -109,11 +109,23 @@ def _broken_reader(tmp_path: Path, damage: str) -> Path:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("damage", ["missing", "truncated", "garbage", "manifest",
-                                    "tokenizer", "no-dir", "no-calibration", "calibration",
-                                    "other-reader"])
-def test_unusable_reader_falls_back_to_rules(damage: str, tmp_path: Path,
-                                             corpus_copy: Path) -> None:
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "missing",
+        "truncated",
+        "garbage",
+        "manifest",
+        "tokenizer",
+        "no-dir",
+        "no-calibration",
+        "calibration",
+        "other-reader",
+    ],
+)
+def test_unusable_reader_falls_back_to_rules(
+    damage: str, tmp_path: Path, corpus_copy: Path
+) -> None:
     bad = _broken_reader(tmp_path, damage)
     before = snapshot(corpus_copy)
     proc = run_ask("--json", FOUNDING_Q, data_dir=corpus_copy, QA_READER=str(bad))
@@ -167,21 +179,54 @@ def test_malformed_training_lines_are_reported_and_skipped() -> None:
 
 @pytest.mark.slow
 def test_train_reader_bad_options(tmp_path: Path) -> None:
-    proc = run_ask("train-reader", "--kinds", "subject,bogus", "--out", str(tmp_path / "r"),
-                   data_dir=tmp_path)
+    proc = run_ask(
+        "train-reader", "--kinds", "subject,bogus", "--out", str(tmp_path / "r"), data_dir=tmp_path
+    )
     assert proc.returncode == 2 and "bogus" in proc.stderr
-    proc = run_ask("train-reader", "--eval-dir", str(tmp_path / "nope"), "--out",
-                   str(tmp_path / "r"), data_dir=tmp_path)
+    proc = run_ask(
+        "train-reader",
+        "--eval-dir",
+        str(tmp_path / "nope"),
+        "--out",
+        str(tmp_path / "r"),
+        data_dir=tmp_path,
+    )
     assert proc.returncode == 2 and "no public sets" in proc.stderr
-    proc = run_ask("train-reader", "--eval-dir", str(FIXTURES), "--train-dir",
-                   str(tmp_path / "no-train"), "--out", str(tmp_path / "r"), data_dir=tmp_path)
+    proc = run_ask(
+        "train-reader",
+        "--eval-dir",
+        str(FIXTURES),
+        "--train-dir",
+        str(tmp_path / "no-train"),
+        "--out",
+        str(tmp_path / "r"),
+        data_dir=tmp_path,
+    )
     assert proc.returncode == 2 and "no SQuAD train questions" in proc.stderr
-    proc = run_ask("train-reader", "--eval-dir", str(FIXTURES), "--hard-negatives",
-                   "similar=3,bogus=2", "--out", str(tmp_path / "r"), data_dir=tmp_path)
+    proc = run_ask(
+        "train-reader",
+        "--eval-dir",
+        str(FIXTURES),
+        "--hard-negatives",
+        "similar=3,bogus=2",
+        "--out",
+        str(tmp_path / "r"),
+        data_dir=tmp_path,
+    )
     assert proc.returncode == 2 and "bogus" in proc.stderr
-    proc = run_ask("train-reader", "--eval-dir", str(FIXTURES), "--squad-train", "0",
-                   "--resume", "--checkpoint-dir", str(tmp_path / "no-ckpt"), "--out",
-                   str(tmp_path / "r"), data_dir=tmp_path)
+    proc = run_ask(
+        "train-reader",
+        "--eval-dir",
+        str(FIXTURES),
+        "--squad-train",
+        "0",
+        "--resume",
+        "--checkpoint-dir",
+        str(tmp_path / "no-ckpt"),
+        "--out",
+        str(tmp_path / "r"),
+        data_dir=tmp_path,
+    )
     assert proc.returncode == 2 and "nothing to resume" in proc.stderr
     assert not (tmp_path / "r").exists()
     proc = run_ask("calibrate-reader", "--reader", str(tmp_path / "nope"), data_dir=tmp_path)
@@ -193,11 +238,29 @@ def test_train_reader_end_to_end_on_a_fixture(tmp_path: Path) -> None:
     """A tiny real run: trains, skips the malformed lines, exports int8 ONNX, writes the card,
     and the result loads torch-free. (Quality is measured by bench/, not here.)"""
     out = tmp_path / "reader"
-    args = ("train-reader", "--eval-dir", str(FIXTURES), "--corpus",
-            str(tmp_path / "no-corpus"), "--out", str(out), "--epochs", "1",
-            "--synthetic", "0", "--threads", "1", "--train-dir", str(FIXTURES / "squad-train"),
-            "--squad-train", "6", "--hard-negatives", "similar=2,swap=2,foreign=2",
-            "--checkpoint-dir", str(tmp_path / "ckpt"))
+    args = (
+        "train-reader",
+        "--eval-dir",
+        str(FIXTURES),
+        "--corpus",
+        str(tmp_path / "no-corpus"),
+        "--out",
+        str(out),
+        "--epochs",
+        "1",
+        "--synthetic",
+        "0",
+        "--threads",
+        "1",
+        "--train-dir",
+        str(FIXTURES / "squad-train"),
+        "--squad-train",
+        "6",
+        "--hard-negatives",
+        "similar=2,swap=2,foreign=2",
+        "--checkpoint-dir",
+        str(tmp_path / "ckpt"),
+    )
     proc = run_ask(*args, data_dir=tmp_path, timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert "questions.public.jsonl:2: not JSON" in proc.stderr

@@ -91,8 +91,13 @@ def test_sentence_weight_zero_is_plain_fusion(corpus_pipeline: Pipeline) -> None
     from qa.retrieval import HybridRetriever
 
     r = corpus_pipeline.retriever
-    plain = HybridRetriever(r.index, r.encoder, candidates=r.candidates,
-                            dense_weight=r.dense_weight, sentence_weight=0.0)
+    plain = HybridRetriever(
+        r.index,
+        r.encoder,
+        candidates=r.candidates,
+        dense_weight=r.dense_weight,
+        sentence_weight=0.0,
+    )
     hits = plain.retrieve("North Korean troops Kursk", 5)
     assert hits
     for h in hits:
@@ -120,14 +125,30 @@ def test_squad_bench_small(tmp_path: Path) -> None:
     questions = [json.loads(line) for line in (squad / "questions.public.jsonl").open()]
     keep = sorted({q["article_id"] for q in questions})[:2]
     articles = tmp_path / "articles.jsonl"
-    articles.write_text("".join(line for line in (squad / "articles.jsonl").open()
-                                if json.loads(line)["id"] in keep))
+    articles.write_text(
+        "".join(
+            line for line in (squad / "articles.jsonl").open() if json.loads(line)["id"] in keep
+        )
+    )
     subset = tmp_path / "questions.jsonl"
     subset.write_text("".join(json.dumps(q) + "\n" for q in questions if q["article_id"] in keep))
     out = tmp_path / "bench.json"
-    subprocess.run([sys.executable, str(repo / "bench" / "squad_bench.py"),
-                    "--articles", str(articles), "--questions", str(subset), "--limit", "40",
-                    "--no-floor", "--json", str(out)], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            str(repo / "bench" / "squad_bench.py"),
+            "--articles",
+            str(articles),
+            "--questions",
+            str(subset),
+            "--limit",
+            "40",
+            "--no-floor",
+            "--json",
+            str(out),
+        ],
+        check=True,
+    )
     res = json.loads(out.read_text())
     assert res["quality_pct"]["retrieved_answer_top5"] >= 80
 

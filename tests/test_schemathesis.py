@@ -27,8 +27,9 @@ MAX_EXAMPLES = 12
 
 
 @pytest.fixture(scope="module")
-def fuzz_pipeline(corpus_index_dir: Path, models: Models,
-                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+def fuzz_pipeline(
+    corpus_index_dir: Path, models: Models, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Pipeline]:
     data = copy_index(corpus_index_dir, tmp_path_factory.mktemp("fuzz") / "data")
     pipeline = models.pipeline(data, auto_ingest=False)
     yield pipeline
@@ -38,8 +39,9 @@ def fuzz_pipeline(corpus_index_dir: Path, models: Models,
 # Built at import so the schema can parametrize the test; the pipeline is attached by the
 # fixture below. (``schemathesis.pytest.from_fixture`` would defer this, but it does not run
 # under pytest 9.) The placeholder data directory is never opened.
-APP = create_app(make_settings(Path(tempfile.gettempdir()) / "article-qa-fuzz-unused",
-                               auto_ingest=False))
+APP = create_app(
+    make_settings(Path(tempfile.gettempdir()) / "article-qa-fuzz-unused", auto_ingest=False)
+)
 schema = schemathesis.openapi.from_dict(APP.openapi())
 schema.app = APP
 
@@ -53,9 +55,15 @@ def _serve(fuzz_pipeline: Pipeline) -> Iterator[None]:
 
 
 @schema.parametrize()
-@settings(max_examples=MAX_EXAMPLES, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
-                                 HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=MAX_EXAMPLES,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+        HealthCheck.function_scoped_fixture,
+    ],
+)
 def test_api_conforms_to_its_schema(case: Any) -> None:
     # Every check but one: the API checks meaning beyond the schema and answers 422 by
     # design (a question of only spaces, a date it cannot read, a chat history without a

@@ -21,7 +21,7 @@ from qa.text import (
 from qa.types import Span
 
 # Punctuation that ends a phrase; hyphens, apostrophes, "$" and "%" stay inside one.
-BREAKS = frozenset(",;:()[]{}\"“”‘!?…—–|•")
+BREAKS = frozenset(',;:()[]{}"“”‘!?…—–|•')
 # Words that open a new clause: a phrase answer rarely runs across them.
 CLAUSE_WORDS = wordset(
     "which who whom whose that where while because although though whereas since unless "
@@ -36,6 +36,7 @@ _EDGE_TRIM = wordset("also including such both either")
 @dataclass(frozen=True)
 class Candidate:
     """A possible answer found in a sentence: its span, type and the words around it."""
+
     first: int
     """Token index of the span's first token in the sentence."""
     last: int
@@ -76,12 +77,18 @@ def number_candidates(tokens: list[Token]) -> list[Candidate]:
             i += 1
             continue
         j = i
-        while j + 1 < n and (_is_number(tokens[j + 1]) or (tokens[j + 1].lower in ("%", ".")
-                             and j + 2 < n and tokens[j + 2].numeric)):
+        while j + 1 < n and (
+            _is_number(tokens[j + 1])
+            or (tokens[j + 1].lower in ("%", ".") and j + 2 < n and tokens[j + 2].numeric)
+        ):
             j += 1
         # "30,000 to 45,000", "between 5 and 10"
-        if j + 2 < n and tokens[j + 1].lower in ("to", "-", "–", "and", "or") \
-                and tokens[j + 2].text[:1].isdigit() and tokens[j].text[:1].isdigit():
+        if (
+            j + 2 < n
+            and tokens[j + 1].lower in ("to", "-", "–", "and", "or")
+            and tokens[j + 2].text[:1].isdigit()
+            and tokens[j].text[:1].isdigit()
+        ):
             j += 2
         if j + 1 < n and tokens[j + 1].lower in ("%", "percent"):
             j += 1
@@ -92,11 +99,13 @@ def number_candidates(tokens: list[Token]) -> list[Candidate]:
             s -= 1
             if s > 0 and tokens[s - 1].lower in ("more", "less", "fewer", "at", "up"):
                 s -= 1
-        elif s > 1 and tokens[s - 1].lower == "than" and tokens[s - 2].lower in (
-                "more", "less", "fewer"):
+        elif (
+            s > 1
+            and tokens[s - 1].lower == "than"
+            and tokens[s - 2].lower in ("more", "less", "fewer")
+        ):
             s -= 2
-        label = "VAGUE" if all(tokens[k].lower in VAGUE_NUMBERS for k in range(i, j + 1)) \
-            else "NUM"
+        label = "VAGUE" if all(tokens[k].lower in VAGUE_NUMBERS for k in range(i, j + 1)) else "NUM"
         out.append(Candidate(s, j, label))
         i = j + 1
     return out
@@ -106,14 +115,22 @@ def year_candidates(tokens: list[Token]) -> list[Candidate]:
     """Bare years and "Month (day,) year" dates, for when NER missed or over-extended."""
     out = []
     for i, t in enumerate(tokens):
-        if len(t.text) in (4, 5) and t.text[:4].isdigit() and t.text[:2] in (
-                "10", "11", "12", "13", "14", "15", "16", "17", "18", "19", "20") \
-                and (len(t.text) == 4 or t.text[4] == "s"):
+        if (
+            len(t.text) in (4, 5)
+            and t.text[:4].isdigit()
+            and t.text[:2] in ("10", "11", "12", "13", "14", "15", "16", "17", "18", "19", "20")
+            and (len(t.text) == 4 or t.text[4] == "s")
+        ):
             s = i
             if i >= 1 and tokens[i - 1].lower in MONTHS:
                 s = i - 1
-            elif i >= 2 and tokens[i - 1].text == "," and tokens[i - 2].text.isdigit() \
-                    and i >= 3 and tokens[i - 3].lower in MONTHS:
+            elif (
+                i >= 2
+                and tokens[i - 1].text == ","
+                and tokens[i - 2].text.isdigit()
+                and i >= 3
+                and tokens[i - 3].lower in MONTHS
+            ):
                 s = i - 3
             elif i >= 2 and tokens[i - 1].lower in MONTHS and tokens[i - 2].text.isdigit():
                 s = i - 2
@@ -132,8 +149,10 @@ def proper_candidates(tokens: list[Token]) -> list[Candidate]:
             i += 1
             continue
         j = i
-        while j + 1 < n and (tokens[j + 1].capitalized or (tokens[j + 1].lower in ("of", "de")
-                             and j + 2 < n and tokens[j + 2].capitalized)):
+        while j + 1 < n and (
+            tokens[j + 1].capitalized
+            or (tokens[j + 1].lower in ("of", "de") and j + 2 < n and tokens[j + 2].capitalized)
+        ):
             j += 1
             if tokens[j].lower in ("of", "de"):
                 j += 1
@@ -143,24 +162,31 @@ def proper_candidates(tokens: list[Token]) -> list[Candidate]:
     return out
 
 
-def modifier_candidates(tokens: list[Token], matched: list[str | None], noun: str
-                        ) -> list[Candidate]:
+def modifier_candidates(
+    tokens: list[Token], matched: list[str | None], noun: str
+) -> list[Candidate]:
     """For "what kind of X": the content words right before X ("*high-pitched* buzz")."""
     out = []
     for k, m in enumerate(matched):
         if m != noun:
             continue
         j = k - 1
-        while j >= 0 and k - j <= 3 and matched[j] is None and not tokens[j].stop \
-                and (not tokens[j].punct or tokens[j].text == "-"):
+        while (
+            j >= 0
+            and k - j <= 3
+            and matched[j] is None
+            and not tokens[j].stop
+            and (not tokens[j].punct or tokens[j].text == "-")
+        ):
             j -= 1
         if j + 1 <= k - 1:
             out.append(Candidate(j + 1, k - 1, "KIND"))
     return out
 
 
-def phrase_candidates(tokens: list[Token], matched: list[bool], max_len: int = 10
-                      ) -> list[Candidate]:
+def phrase_candidates(
+    tokens: list[Token], matched: list[bool], max_len: int = 10
+) -> list[Candidate]:
     """Stretches between the question's words and punctuation, trimmed of function words
     at both edges and cut at the first clause word when long."""
     out = []
@@ -171,8 +197,12 @@ def phrase_candidates(tokens: list[Token], matched: list[bool], max_len: int = 1
             i += 1
             continue
         j = i
-        while j + 1 < n and not matched[j + 1] and tokens[j + 1].text not in BREAKS \
-                and not (j + 1 == n - 1 and tokens[j + 1].text == "."):
+        while (
+            j + 1 < n
+            and not matched[j + 1]
+            and tokens[j + 1].text not in BREAKS
+            and not (j + 1 == n - 1 and tokens[j + 1].text == ".")
+        ):
             j += 1
         for s, e in _sub_phrases(tokens, i, j, max_len):
             out.append(Candidate(s, e, "PHRASE"))
@@ -181,11 +211,17 @@ def phrase_candidates(tokens: list[Token], matched: list[bool], max_len: int = 1
 
 
 def _trim(tokens: list[Token], s: int, e: int) -> tuple[int, int] | None:
-    while s <= e and (tokens[s].stop or tokens[s].punct or tokens[s].lower in _EDGE_TRIM) \
-            and not tokens[s].numeric:
+    while (
+        s <= e
+        and (tokens[s].stop or tokens[s].punct or tokens[s].lower in _EDGE_TRIM)
+        and not tokens[s].numeric
+    ):
         s += 1
-    while e >= s and (tokens[e].stop or tokens[e].punct or tokens[e].lower in _EDGE_TRIM) \
-            and not tokens[e].numeric:
+    while (
+        e >= s
+        and (tokens[e].stop or tokens[e].punct or tokens[e].lower in _EDGE_TRIM)
+        and not tokens[e].numeric
+    ):
         e -= 1
     return (s, e) if s <= e else None
 

@@ -27,17 +27,32 @@ from qa.text import MONTHS, NUMBER_WORDS, STOPWORDS
 CALIBRATION_FILE = "calibration.json"
 
 FEATURES = (
-    "margin", "span_score", "null_score", "runner_up", "passage_gap", "other_margin",
-    "agreement", "retrieval", "dense", "lexical", "rank", "q_sentence", "q_passage",
-    "missing_names", "names", "missing_share", "type_known", "type_match",
-    "answer_in_question", "span_words",
+    "margin",
+    "span_score",
+    "null_score",
+    "runner_up",
+    "passage_gap",
+    "other_margin",
+    "agreement",
+    "retrieval",
+    "dense",
+    "lexical",
+    "rank",
+    "q_sentence",
+    "q_passage",
+    "missing_names",
+    "names",
+    "missing_share",
+    "type_known",
+    "type_match",
+    "answer_in_question",
+    "span_words",
 )
 """The signals, in the order the fitted weights expect them."""
 
 _WORD = re.compile(r"[^\W_]+(?:[.,'’][^\W_]+)*", re.UNICODE)
 _PREFIX = 5
 _WH = frozenset(["what", "which", "who", "whom", "whose", "when", "where", "why", "how"])
-
 
 
 class CalibrationUnavailable(Exception):
@@ -57,7 +72,8 @@ def expected_type(question: str) -> str:
     """What kind of answer the question asks for: number, date, name, or "" (any)."""
     q = question.lower()
     if re.search(r"\bhow\s+(many|much|old|long|far|large|big|tall|high)\b", q) or re.search(
-            r"\bwhat\s+(percentage|percent|share|number|amount)\b", q):
+        r"\bwhat\s+(percentage|percent|share|number|amount)\b", q
+    ):
         return "number"
     if re.search(r"\b(when|what\s+year|which\s+year|in\s+what\s+year|what\s+date)\b", q):
         return "date"
@@ -75,7 +91,8 @@ def type_match(kind: str, span: str) -> float:
     toks = words(span)
     low = [t.lower() for t in toks]
     has_number = any(any(c.isdigit() for c in t) for t in toks) or any(
-        t in NUMBER_WORDS for t in low)
+        t in NUMBER_WORDS for t in low
+    )
     if kind == "number":
         return 1.0 if has_number else 0.0
     if kind == "date":
@@ -127,8 +144,14 @@ class Candidate:
     lexical: float
 
 
-def signals(question: str, chosen: int, candidates: Sequence[Candidate], sentence: str,
-            passage: str, title: str | None = None) -> dict[str, float]:
+def signals(
+    question: str,
+    chosen: int,
+    candidates: Sequence[Candidate],
+    sentence: str,
+    passage: str,
+    title: str | None = None,
+) -> dict[str, float]:
     """The features of answering ``candidates[chosen].span`` (others: the other passages
     read), for the calibrated confidence."""
     c = candidates[chosen]
@@ -136,8 +159,11 @@ def signals(question: str, chosen: int, candidates: Sequence[Candidate], sentenc
     ranks = sorted((o.rank_score for o in others), reverse=True)
     gap = c.rank_score - ranks[0] if ranks else 30.0
     mine = _norm(c.span)
-    agree = sum(1 for o in others if mine and (_norm(o.span) == mine or mine in _norm(o.span)
-                                                or _norm(o.span) in mine))
+    agree = sum(
+        1
+        for o in others
+        if mine and (_norm(o.span) == mine or mine in _norm(o.span) or _norm(o.span) in mine)
+    )
     q_content = content_words(question)
     names = question_names(question)
     hay = _stems(passage) | _stems(title or "")
@@ -145,8 +171,11 @@ def signals(question: str, chosen: int, candidates: Sequence[Candidate], sentenc
     kind = expected_type(question)
     span_words = words(c.span)
     q_stems = _stems(question)
-    in_q = (sum(1 for w in span_words if w.lower()[:_PREFIX] in q_stems) / len(span_words)
-            if span_words else 0.0)
+    in_q = (
+        sum(1 for w in span_words if w.lower()[:_PREFIX] in q_stems) / len(span_words)
+        if span_words
+        else 0.0
+    )
     clip = lambda x, lo, hi: max(lo, min(hi, x))  # noqa: E731
     return {
         "margin": clip(c.margin, -20.0, 30.0),
@@ -191,15 +220,21 @@ class Calibrator:
     def probability(self, features: Mapping[str, float]) -> float:
         """The probability that the answer with these signals is right."""
         z = self.bias
-        for name, m, sd, w in zip(self.names, self.mean, self.scale, self.weights,
-                                  strict=True):
+        for name, m, sd, w in zip(self.names, self.mean, self.scale, self.weights, strict=True):
             z += w * (features.get(name, 0.0) - m) / sd
         return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
     def to_json(self) -> dict[str, object]:
-        return {"format": 1, "names": list(self.names), "mean": list(self.mean),
-                "scale": list(self.scale), "weights": list(self.weights), "bias": self.bias,
-                "threshold": self.threshold, "reader_sha256": self.reader_sha256}
+        return {
+            "format": 1,
+            "names": list(self.names),
+            "mean": list(self.mean),
+            "scale": list(self.scale),
+            "weights": list(self.weights),
+            "bias": self.bias,
+            "threshold": self.threshold,
+            "reader_sha256": self.reader_sha256,
+        }
 
     @classmethod
     def load(cls, directory: Path, reader_sha256: str | None = None) -> Calibrator:
@@ -209,13 +244,19 @@ class Calibrator:
         if not path.is_file():
             raise CalibrationUnavailable(
                 f"no confidence calibration in {directory} ({CALIBRATION_FILE} is missing; "
-                "write one with `ask calibrate-reader`)")
+                "write one with `ask calibrate-reader`)"
+            )
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            cal = cls(tuple(data["names"]), tuple(map(float, data["mean"])),
-                      tuple(map(float, data["scale"])), tuple(map(float, data["weights"])),
-                      float(data["bias"]), float(data["threshold"]),
-                      str(data.get("reader_sha256", "")))
+            cal = cls(
+                tuple(data["names"]),
+                tuple(map(float, data["mean"])),
+                tuple(map(float, data["scale"])),
+                tuple(map(float, data["weights"])),
+                float(data["bias"]),
+                float(data["threshold"]),
+                str(data.get("reader_sha256", "")),
+            )
             if not (len(cal.names) == len(cal.mean) == len(cal.scale) == len(cal.weights)):
                 raise ValueError("lists of different lengths")
             if any(sd <= 0 or not math.isfinite(sd) for sd in cal.scale):
@@ -229,5 +270,6 @@ class Calibrator:
             raise CalibrationUnavailable(
                 f"{path} was fitted for another reader (reader {reader_sha256[:12]}, "
                 f"calibration {cal.reader_sha256[:12]}); refit it with "
-                "`ask calibrate-reader`")
+                "`ask calibrate-reader`"
+            )
         return cal

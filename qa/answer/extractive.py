@@ -57,9 +57,16 @@ def quantity_bonus(question: str, span: str) -> float:
 class ReaderAnswerer:
     """Extractive answers from a trained span reader, with the rules as the fallback."""
 
-    def __init__(self, directory: Path, fallback: Answerer, *, passages: int = 3,
-                 threads: int = 2, retrieval_weight: float = RETRIEVAL_WEIGHT,
-                 calibrated: bool = True) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        fallback: Answerer,
+        *,
+        passages: int = 3,
+        threads: int = 2,
+        retrieval_weight: float = RETRIEVAL_WEIGHT,
+        calibrated: bool = True,
+    ) -> None:
         self.directory = directory
         self.fallback = fallback
         self.passages = passages
@@ -82,7 +89,8 @@ class ReaderAnswerer:
                     reader = Reader(self.directory, threads=self.threads)
                     if self.calibrated:
                         self._calibrator = Calibrator.load(
-                            self.directory, reader.manifest.get("onnx_sha256"))
+                            self.directory, reader.manifest.get("onnx_sha256")
+                        )
                     self._reader = reader
                 except (ReaderUnavailable, CalibrationUnavailable) as exc:
                     self._failure = str(exc)
@@ -118,14 +126,24 @@ class ReaderAnswerer:
         if reader is None:
             draft = self.fallback.answer(question, hits, context)
             note = f"answered by the rule answerer: {self._failure}"
-            return Draft(draft.answer, draft.confidence, draft.evidence, draft.hit_index,
-                         draft.answer_start, draft.answer_end, draft.evidence_start,
-                         draft.evidence_end, note=note, order=draft.order)
+            return Draft(
+                draft.answer,
+                draft.confidence,
+                draft.evidence,
+                draft.hit_index,
+                draft.answer_start,
+                draft.answer_end,
+                draft.evidence_start,
+                draft.evidence_end,
+                note=note,
+                order=draft.order,
+            )
         read = list(hits[: self.passages])
         if not read:
             return Draft("", 0.0, "", None)
-        readings = reader.read(question, [h.chunk.text for h in read],
-                               breaks=[self._breaks(h, context) for h in read])
+        readings = reader.read(
+            question, [h.chunk.text for h in read], breaks=[self._breaks(h, context) for h in read]
+        )
         kind = expected_type(question)
         spans = [self._typed(r, kind) for r in readings]
         scores = [self._rank_score(question, sp, h) for sp, h in zip(spans, read, strict=True)]
@@ -139,20 +157,44 @@ class ReaderAnswerer:
         start, end = hit.chunk.start + sp.start, hit.chunk.start + sp.end
         ev_start, ev_end = self._sentence(hit, start, end, context)
         candidates = [
-            Candidate(x.text if x else "", (x.score - rr.null_score) if x else -20.0,
-                      x.score if x else -20.0, rr.null_score, rr.runner_up,
-                      scores[i] if x else -1e3, h.score, h.dense, h.lexical)
-            for i, (x, rr, h) in enumerate(zip(spans, readings, read, strict=True))]
-        features = signals(question, best, candidates, hit.article.text[ev_start:ev_end],
-                           hit.chunk.text, hit.article.title)
+            Candidate(
+                x.text if x else "",
+                (x.score - rr.null_score) if x else -20.0,
+                x.score if x else -20.0,
+                rr.null_score,
+                rr.runner_up,
+                scores[i] if x else -1e3,
+                h.score,
+                h.dense,
+                h.lexical,
+            )
+            for i, (x, rr, h) in enumerate(zip(spans, readings, read, strict=True))
+        ]
+        features = signals(
+            question,
+            best,
+            candidates,
+            hit.article.text[ev_start:ev_end],
+            hit.chunk.text,
+            hit.article.title,
+        )
         calibrator = self._calibrator
-        confidence = (calibrator.probability(features) if calibrator is not None
-                      else 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, sp.score - r.null_score)))))
+        confidence = (
+            calibrator.probability(features)
+            if calibrator is not None
+            else 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, sp.score - r.null_score))))
+        )
         return Draft(
-            answer=hit.article.text[start:end], confidence=round(confidence, 4),
-            evidence=hit.article.text[ev_start:ev_end], hit_index=best,
-            answer_start=start, answer_end=end, evidence_start=ev_start, evidence_end=ev_end,
-            order=order, signals=tuple(features.items()),
+            answer=hit.article.text[start:end],
+            confidence=round(confidence, 4),
+            evidence=hit.article.text[ev_start:ev_end],
+            hit_index=best,
+            answer_start=start,
+            answer_end=end,
+            evidence_start=ev_start,
+            evidence_end=ev_end,
+            order=order,
+            signals=tuple(features.items()),
         )
 
     @staticmethod
@@ -181,8 +223,11 @@ class ReaderAnswerer:
     def _rank_score(self, question: str, span: Span | None, hit: Hit) -> float:
         if span is None:
             return -1e9
-        return (span.score + self.retrieval_weight * hit.score
-                + QUANTITY_BONUS * quantity_bonus(question, span.text))
+        return (
+            span.score
+            + self.retrieval_weight * hit.score
+            + QUANTITY_BONUS * quantity_bonus(question, span.text)
+        )
 
     @staticmethod
     def _sentence(hit: Hit, start: int, end: int, context: AnswerContext) -> tuple[int, int]:

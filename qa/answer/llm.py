@@ -35,8 +35,15 @@ class LLMAnswerer:
 
     name = "llm"
 
-    def __init__(self, fallback: Answerer, url: str, *, model: str = "default",
-                 api_key: str | None = None, timeout: float = 20.0) -> None:
+    def __init__(
+        self,
+        fallback: Answerer,
+        url: str,
+        *,
+        model: str = "default",
+        api_key: str | None = None,
+        timeout: float = 20.0,
+    ) -> None:
         self.fallback = fallback
         self.url = url.rstrip("/") + "/chat/completions"
         self.model = model
@@ -67,19 +74,24 @@ class LLMAnswerer:
             return replace(base, note=f"LLM answer rejected ({problem}); offline answer given")
         if reply.strip().upper().startswith(NOT_IN_ARTICLES):
             return replace(base, answer="", confidence=0.0, note="the LLM found no answer")
-        return replace(base, answer=reply.strip(), note="answer phrased by the LLM, checked "
-                       "against the cited passages")
+        return replace(
+            base,
+            answer=reply.strip(),
+            note="answer phrased by the LLM, checked against the cited passages",
+        )
 
     def _complete(self, question: str, passages: list[str]) -> str:
         numbered = "\n\n".join(f"[{n}] {text}" for n, text in enumerate(passages, 1))
-        body = json.dumps({
-            "model": self.model,
-            "temperature": 0,
-            "messages": [
-                {"role": "system", "content": _SYSTEM},
-                {"role": "user", "content": f"Passages:\n\n{numbered}\n\nQuestion: {question}"},
-            ],
-        }).encode("utf-8")
+        body = json.dumps(
+            {
+                "model": self.model,
+                "temperature": 0,
+                "messages": [
+                    {"role": "system", "content": _SYSTEM},
+                    {"role": "user", "content": f"Passages:\n\n{numbered}\n\nQuestion: {question}"},
+                ],
+            }
+        ).encode("utf-8")
         headers = {"Content-Type": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"

@@ -30,17 +30,24 @@ PLACE_LABELS = frozenset({"GPE", "LOC", "FAC"})
 # "which city", "what company": the noun after the wh-word names the entity label.
 _NOUN_LABELS: dict[str, frozenset[str]] = {}
 for _nouns, _labels in (
-    ("city town country state nation province region place county capital continent island "
-     "village area location district neighborhood neighbourhood", PLACE_LABELS),
+    (
+        "city town country state nation province region place county capital continent island "
+        "village area location district neighborhood neighbourhood",
+        PLACE_LABELS,
+    ),
     ("river mountain ocean sea lake valley desert forest", frozenset({"LOC", "GPE"})),
     ("year date day month century decade time period era season", TEMPORAL_LABELS),
-    ("person man woman king queen president leader author writer scientist emperor player "
-     "coach founder inventor director son daughter wife husband father mother brother sister "
-     "ruler general minister architect artist composer chancellor governor mayor pope",
-     frozenset({"PERSON"})),
-    ("company organization organisation team group university college school party agency "
-     "institution firm corporation network league club band newspaper station",
-     frozenset({"ORG"})),
+    (
+        "person man woman king queen president leader author writer scientist emperor player "
+        "coach founder inventor director son daughter wife husband father mother brother sister "
+        "ruler general minister architect artist composer chancellor governor mayor pope",
+        frozenset({"PERSON"}),
+    ),
+    (
+        "company organization organisation team group university college school party agency "
+        "institution firm corporation network league club band newspaper station",
+        frozenset({"ORG"}),
+    ),
     ("language", frozenset({"LANGUAGE", "NORP"})),
     ("nationality religion ethnicity", frozenset({"NORP"})),
     ("war battle event", frozenset({"EVENT"})),
@@ -62,6 +69,7 @@ _WH = wordset("what which who whom whose when where why how")
 class Question:
     """What the rule answerer reads from a question: its wh-word, expected answer type and
     content words."""
+
     text: str
     kind: Kind
     labels: frozenset[str]
@@ -150,8 +158,9 @@ def analyse(question: str) -> Question:
                 kind, labels, kind_of = Kind.OTHER, frozenset(), noun[-1].stem
             break
     focus = tuple(t.stem for t in focus_tokens if t.stem in terms)
-    return Question(question, kind, frozenset(labels), tokens, terms, focus, measure, year_only,
-                    kind_of)
+    return Question(
+        question, kind, frozenset(labels), tokens, terms, focus, measure, year_only, kind_of
+    )
 
 
 _KIND_WORDS = wordset("kind kinds type types sort sorts form forms")

@@ -48,8 +48,9 @@ _UNITS = wordset(
 
 
 # Measure questions whose answer carries a unit or currency.
-_MEASURED = frozenset(["much", "far", "long", "tall", "high", "big", "large", "wide", "deep",
-                       "heavy", "fast"])
+_MEASURED = frozenset(
+    ["much", "far", "long", "tall", "high", "big", "large", "wide", "deep", "heavy", "fast"]
+)
 _AMOUNT_MARKS = frozenset(["$", "€", "£", "¥", "%", "percent", "million", "billion"])
 # A number right after these is a projection, not a count ("could reach 30,000").
 _HEDGES = frozenset(["could", "would", "might", "may", "reach", "projected", "expected"])
@@ -102,6 +103,7 @@ class _Scored:
 class RuleAnswerer:
     """Answers by rules over the stored sentences and entities: the candidate of the asked-for
     type nearest the question's words."""
+
     name = "rules"
     threshold = 0.2
     """From `ask eval --sweep` on the public sets: declines all twenty general-knowledge
@@ -138,19 +140,31 @@ class RuleAnswerer:
         if best is None or best.candidate is None:
             # Nothing of the right shape: quote the best sentence, with less confidence.
             hit = hits[top.hit_index]
-            text = hit.article.text[top.span.start: top.span.end]
+            text = hit.article.text[top.span.start : top.span.end]
             conf = self._confidence(top, 0.0, 0.0, q, hits[top.hit_index].dense)
-            return Draft(text, conf, text, top.hit_index, top.span.start, top.span.end,
-                         top.span.start, top.span.end)
+            return Draft(
+                text,
+                conf,
+                text,
+                top.hit_index,
+                top.span.start,
+                top.span.end,
+                top.span.start,
+                top.span.end,
+            )
         sent = best.sentence
         hit = hits[sent.hit_index]
         start, end = self._span(q, sent, best.candidate)
         conf = self._confidence(sent, best.fit, best.proximity, q, hit.dense)
         return Draft(
-            answer=hit.article.text[start:end], confidence=conf,
-            evidence=hit.article.text[sent.span.start: sent.span.end],
-            hit_index=sent.hit_index, answer_start=start, answer_end=end,
-            evidence_start=sent.span.start, evidence_end=sent.span.end,
+            answer=hit.article.text[start:end],
+            confidence=conf,
+            evidence=hit.article.text[sent.span.start : sent.span.end],
+            hit_index=sent.hit_index,
+            answer_start=start,
+            answer_end=end,
+            evidence_start=sent.span.start,
+            evidence_end=sent.span.end,
         )
 
     # -- step 1: evidence sentences -------------------------------------------------------
@@ -165,7 +179,7 @@ class RuleAnswerer:
         sentences, _ = context.annotations(article.id)
         df: dict[str, int] = {}
         for s in sentences:
-            for st in {t.stem for t in tokenize(article.text[s.start: s.end]) if not t.stop}:
+            for st in {t.stem for t in tokenize(article.text[s.start : s.end]) if not t.stop}:
                 df[st] = df.get(st, 0) + 1
         for st in {t.stem for t in tokenize(article.title or "") if not t.stop}:
             df.setdefault(st, 1)  # the title names what the article is about
@@ -175,8 +189,9 @@ class RuleAnswerer:
             self._stats_cache.popitem(last=False)
         return cached
 
-    def _term_weights(self, q: Question, hits: Sequence[Hit], context: AnswerContext
-                      ) -> dict[str, float]:
+    def _term_weights(
+        self, q: Question, hits: Sequence[Hit], context: AnswerContext
+    ) -> dict[str, float]:
         """Inverse sentence frequency over the retrieved articles: a word in every sentence
         (the article's topic) says little about which sentence answers."""
         total = 0
@@ -192,8 +207,9 @@ class RuleAnswerer:
                 df_sum[term] += stats.count(term)
         return {t: math.log((total + 1) / (min(df_sum[t], total) + 0.5)) + 0.5 for t in q.terms}
 
-    def _sentences(self, q: Question, hits: Sequence[Hit], context: AnswerContext,
-                   weights: dict[str, float]) -> list[_Sentence]:
+    def _sentences(
+        self, q: Question, hits: Sequence[Hit], context: AnswerContext, weights: dict[str, float]
+    ) -> list[_Sentence]:
         out = []
         total_w = sum(weights.values())
         seen: set[tuple[str, int]] = set()
@@ -217,7 +233,7 @@ class RuleAnswerer:
                 if (hit.article.id, s.start) in seen:  # overlapping chunks repeat sentences
                     continue
                 seen.add((hit.article.id, s.start))
-                tokens = tokenize(text[s.start: s.end], s.start)
+                tokens = tokenize(text[s.start : s.end], s.start)
                 matched = [None if t.punct or t.stop else match(t.stem) for t in tokens]
                 present = {m for m in matched if m is not None}
                 coverage = sum(weights[m] for m in present) / total_w
@@ -228,11 +244,11 @@ class RuleAnswerer:
         return out
 
     # -- step 2: candidates ---------------------------------------------------------------
-    def _candidates(self, q: Question, sent: _Sentence, entities: list[Span],
-                    weights: dict[str, float]) -> list[_Scored]:
+    def _candidates(
+        self, q: Question, sent: _Sentence, entities: list[Span], weights: dict[str, float]
+    ) -> list[_Scored]:
         tokens = sent.tokens
-        inside = [e for e in entities
-                  if e.start >= sent.span.start and e.end <= sent.span.end]
+        inside = [e for e in entities if e.start >= sent.span.start and e.end <= sent.span.end]
         # Earlier sources win when two give the same span: a "kind of" modifier, then
         # an entity's label, over a bare number run or phrase.
         cands: list[Candidate] = []
@@ -259,8 +275,11 @@ class RuleAnswerer:
             fit = _fit(q, c, tokens)
             if fit < 0:
                 continue
-            inner = [sent.matched[k] for k in range(c.first, c.last + 1)
-                     if not tokens[k].stop and not tokens[k].punct]
+            inner = [
+                sent.matched[k]
+                for k in range(c.first, c.last + 1)
+                if not tokens[k].stop and not tokens[k].punct
+            ]
             if inner and all(m is not None for m in inner):
                 continue  # the question's own words are no answer
             prox = 0.0
@@ -268,13 +287,15 @@ class RuleAnswerer:
                 outside = [k for k in where if not c.first <= k <= c.last]
                 if outside:
                     d = min(_gap(cw, c, k) for k in outside)
-                    prox += weights[term] / d ** 0.7
+                    prox += weights[term] / d**0.7
             f = _Features(
-                sentence=sent.score, fit=fit, proximity=prox / total_w,
+                sentence=sent.score,
+                fit=fit,
+                proximity=prox / total_w,
                 neighbour=_neighbour(q, c, sent, weights),
                 overlap=sum(m is not None for m in inner) / max(1, len(inner)),
-                hedge=q.kind == Kind.NUMBER and any(
-                    tokens[k].lower in _HEDGES for k in range(max(0, c.first - 3), c.first)),
+                hedge=q.kind == Kind.NUMBER
+                and any(tokens[k].lower in _HEDGES for k in range(max(0, c.first - 3), c.first)),
             )
             out.append(_Scored(sent, c, _combine(q, f), fit, f.proximity))
         return out
@@ -296,15 +317,20 @@ class RuleAnswerer:
 
     # -- step 3: confidence ---------------------------------------------------------------
     @staticmethod
-    def _confidence(sent: _Sentence, fit: float, prox: float, q: Question, dense: float
-                    ) -> float:
+    def _confidence(sent: _Sentence, fit: float, prox: float, q: Question, dense: float) -> float:
         """P(the answer is right), a logistic fit on the public SQuAD v2.0 questions (target:
         answerable and F1 >= 0.5). The passage's embedding similarity to the question is the
         strongest sign that the articles are about what is asked; then how much of the
         question the evidence sentence covers; typed answers (numbers, dates) are right more
         often than free phrases."""
-        z = (-5.28 + 1.70 * sent.coverage + 0.71 * fit + 1.08 * min(1.0, 2 * prox)
-             + 2.27 * dense + 0.70 * (q.kind in (Kind.NUMBER, Kind.DATE)))
+        z = (
+            -5.28
+            + 1.70 * sent.coverage
+            + 0.71 * fit
+            + 1.08 * min(1.0, 2 * prox)
+            + 2.27 * dense
+            + 0.70 * (q.kind in (Kind.NUMBER, Kind.DATE))
+        )
         return round(1.0 / (1.0 + math.exp(-z)), 4)
 
 
@@ -327,8 +353,14 @@ def _combine(q: Question, f: _Features) -> float:
     evidence sentence matters most, then type fit, then closeness to the question's words.
     A length penalty, adjacency to the question's words and agreement with the question's
     word order were tried too and did not help."""
-    return (2.0 * f.sentence + 0.6 * f.fit + 0.5 * f.proximity + 0.5 * f.neighbour
-            - 0.5 * f.overlap - 0.5 * f.hedge)
+    return (
+        2.0 * f.sentence
+        + 0.6 * f.fit
+        + 0.5 * f.proximity
+        + 0.5 * f.neighbour
+        - 0.5 * f.overlap
+        - 0.5 * f.hedge
+    )
 
 
 def _gap(cw: list[int], c: Candidate, k: int) -> int:
@@ -361,8 +393,11 @@ def _fit(q: Question, c: Candidate, tokens: list[Token]) -> float:
             # bare count ("two referendums") in the same passage.
             after = tokens[c.last + 1].lower if c.last + 1 < len(tokens) else ""
             inside = {tokens[k].lower for k in range(c.first, c.last + 1)}
-            has_unit = after in _UNITS or bool(inside & _AMOUNT_MARKS) or label in (
-                "MONEY", "PERCENT", "QUANTITY")
+            has_unit = (
+                after in _UNITS
+                or bool(inside & _AMOUNT_MARKS)
+                or label in ("MONEY", "PERCENT", "QUANTITY")
+            )
             return 1.0 if has_unit else 0.5
         return 1.0
     if q.kind == Kind.DATE:
@@ -381,8 +416,9 @@ def _fit(q: Question, c: Candidate, tokens: list[Token]) -> float:
         return 1.0
     # "what"/"which"/"how"/"why": any phrase; numbers and dates only as other phrases are.
     if label in ("NUM", "VAGUE", "YEAR") and not any(
-            tokens[k].lower in NUMBER_WORDS or tokens[k].text[:1].isdigit()
-            for k in range(c.first, c.last + 1)):
+        tokens[k].lower in NUMBER_WORDS or tokens[k].text[:1].isdigit()
+        for k in range(c.first, c.last + 1)
+    ):
         return -1.0
     return 0.2 if label != "PHRASE" else 0.0
 
@@ -405,7 +441,8 @@ def _neighbour(q: Question, c: Candidate, sent: _Sentence, weights: dict[str, fl
             if t.lower in stops or t.text[:1].isdigit():
                 break
             if t.lower in _COORDINATORS and any(
-                    x.text[:1].isdigit() for x in tokens[k + 1: k + 4]):
+                x.text[:1].isdigit() for x in tokens[k + 1 : k + 4]
+            ):
                 break  # "killing 107 or more and wounding 238": "wounding" is 238's
             if not t.stop and not t.punct:
                 gap += 1

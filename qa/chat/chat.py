@@ -21,6 +21,7 @@ from qa.types import Answer, Filters
 @dataclass(frozen=True)
 class ChatReply:
     """One turn's reply: the session it belongs to and the answer."""
+
     session_id: str
     answer: Answer
     """``answer.searched_query`` holds the query actually searched."""
@@ -63,8 +64,9 @@ class Chat:
         self.pipeline = pipeline
         self.store = store
 
-    def _ask(self, question: str, history: Sequence[Turn], top_k: int | None,
-             filters: Filters | None) -> Answer:
+    def _ask(
+        self, question: str, history: Sequence[Turn], top_k: int | None, filters: Filters | None
+    ) -> Answer:
         searched = resolve_followup(question, history)
         # The answerer gets a resolved question too ("And wounded?" alone cannot pick 2,700
         # over 11,000), in its compact form: see resolve_followup.
@@ -87,7 +89,11 @@ class Chat:
         return replace(answer, question=question, searched_query=searched)
 
     def reply(
-        self, message: str, session_id: str | None = None, *, top_k: int | None = None,
+        self,
+        message: str,
+        session_id: str | None = None,
+        *,
+        top_k: int | None = None,
         filters: Filters | None = None,
     ) -> ChatReply:
         """Answer ``message`` as the next turn of ``session_id`` (a new session when None), and
@@ -101,12 +107,16 @@ class Chat:
         # that fails (empty, too long, a broken index) leaves no empty session behind.
         if session_id is None:
             session_id = self.store.create()
-        self.store.append(session_id, Turn(question, answer.searched_query or question,
-                                           answer.answer))
+        self.store.append(
+            session_id, Turn(question, answer.searched_query or question, answer.answer)
+        )
         return ChatReply(session_id, answer)
 
     def answer_history(
-        self, messages: Sequence[tuple[str, str]], *, top_k: int | None = None,
+        self,
+        messages: Sequence[tuple[str, str]],
+        *,
+        top_k: int | None = None,
         filters: Filters | None = None,
     ) -> Answer:
         """OpenAI-style history as (role, content) pairs; the last user message is asked.
@@ -123,8 +133,7 @@ class Chat:
             if not content:
                 continue
             nxt_user = next(j for j in users if j > i)
-            reply = next((c for r, c in pairs[i + 1:nxt_user] if r == "assistant"), "")
-            history.append(Turn(content, resolve_followup(content, history),
-                                _reply_answer(reply)))
+            reply = next((c for r, c in pairs[i + 1 : nxt_user] if r == "assistant"), "")
+            history.append(Turn(content, resolve_followup(content, history), _reply_answer(reply)))
         question = self.pipeline.validate_question(pairs[users[-1]][1])
         return self._ask(question, history, top_k, filters)

@@ -59,12 +59,12 @@ def _split_cue(tokens: list[str]) -> tuple[list[str], bool, bool]:
     had_conj = False
     while i < len(tokens) - 1 and low[i] in CONJUNCTIONS:
         # "what about"/"and for" may start with a conjunction-like word
-        if tuple(low[i:i + 2]) in CUE_PHRASES:
+        if tuple(low[i : i + 2]) in CUE_PHRASES:
             break
         had_conj = True
         i += 1
-    if tuple(low[i:i + 2]) in CUE_PHRASES and i + 2 < len(tokens):
-        return list(tokens[i + 2:]), had_conj, True
+    if tuple(low[i : i + 2]) in CUE_PHRASES and i + 2 < len(tokens):
+        return list(tokens[i + 2 :]), had_conj, True
     return list(tokens[i:]), had_conj, False
 
 
@@ -84,8 +84,7 @@ def _with_head(q: _Question, wh: tuple[str, ...]) -> list[str]:
 
 
 def _core(focus: Sequence[str]) -> list[str]:
-    return list(focus[1:] if focus[0].lower() in {"the", "a", "an"} and len(focus) > 1
-                else focus)
+    return list(focus[1:] if focus[0].lower() in {"the", "a", "an"} and len(focus) > 1 else focus)
 
 
 def _focus_kind(focus: Sequence[str]) -> str:
@@ -99,7 +98,8 @@ def _focus_kind(focus: Sequence[str]) -> str:
     if len(core) == 1 and YEAR.match(core[0]):
         return "year"
     if " ".join(_low(focus)) in TIMES or (
-            len(focus) == 2 and focus[0].lower() in {"this", "last", "next"}):
+        len(focus) == 2 and focus[0].lower() in {"this", "last", "next"}
+    ):
         return "time"
     if any(_is_capitalised(t) for t in core):
         return "name"
@@ -137,7 +137,7 @@ def _fill_fragment(ctx: _Context, wh: list[str], focus: list[str]) -> list[str]:
         after_be = [i for i in slots if low[i - 1] in BE]
         if slots:
             i = after_be[-1] if after_be else slots[-1]
-            return [*toks[:i], core[0], *toks[i + 1:]]
+            return [*toks[:i], core[0], *toks[i + 1 :]]
         if q.wh_key in {"how many", "how much"}:
             ref = _head_referent(q, short=ctx.compact)
             if ref:
@@ -148,13 +148,13 @@ def _fill_fragment(ctx: _Context, wh: list[str], focus: list[str]) -> list[str]:
         for i, t in enumerate(toks):
             if YEAR.match(t):
                 a = i - 1 if i > 0 and low[i - 1] in PREPOSITIONS else i
-                return [*toks[:a], *focus, *toks[i + 1:]]
+                return [*toks[:a], *focus, *toks[i + 1 :]]
         return [*toks, *focus]
     # "2016": a year replaces a year
     if kind == "year":
         for i, t in enumerate(toks):
             if YEAR.match(t):
-                return [*toks[:i], core[0], *toks[i + 1:]]
+                return [*toks[:i], core[0], *toks[i + 1 :]]
         return [*toks, "in", core[0]]
     # "Endeavour", "the Enterprise": a name takes the place of the previous question's
     # subject, else of the phrase around its first name, else of its first name
@@ -170,8 +170,12 @@ def _fill_fragment(ctx: _Context, wh: list[str], focus: list[str]) -> list[str]:
     # but like replaces like: a singular "the stampede" takes the place of a subject that is
     # also "the ..." ("How many people did the crane kill?")
     target = _name_slot(q)
-    definite = (focus[0].lower() in {"the", "a", "an"} and not _is_plural(core)
-                and target is not None and toks[target[0]].lower() in {"the", "a", "an"})
+    definite = (
+        focus[0].lower() in {"the", "a", "an"}
+        and not _is_plural(core)
+        and target is not None
+        and toks[target[0]].lower() in {"the", "a", "an"}
+    )
     if _strip_of(q.head) and not definite:
         return _replace_head(q, core)
     if target:
@@ -186,8 +190,12 @@ def _name_slot(q: _Question) -> tuple[int, int] | None:
     crane collapse*"), else the first name, else the first noun phrase."""
     toks = q.tokens
     body_at = len(toks) - len(q.body)
-    if (q.aux and q.body and q.body[0].lower() not in SUBJECT_PRONOUNS
-            and (q.aux.lower() in DO or _starts_with_subject(q.body))):
+    if (
+        q.aux
+        and q.body
+        and q.body[0].lower() not in SUBJECT_PRONOUNS
+        and (q.aux.lower() in DO or _starts_with_subject(q.body))
+    ):
         if q.aux.lower() in DO:
             return body_at, body_at + _do_subject_length(q.body)
         return body_at, body_at + _subject_length(q.body, greedy=True)
@@ -196,13 +204,13 @@ def _name_slot(q: _Question) -> tuple[int, int] | None:
     for np in nps:
         if _entities(np, 1):
             for i in range(len(q.wh), len(toks)):
-                if toks[i:i + len(np)] == np:
+                if toks[i : i + len(np)] == np:
                     return i, i + len(np)
     if spans:
         return spans[0]
     for np in nps:
         for i in range(len(q.wh), len(toks)):
-            if toks[i:i + len(np)] == np:
+            if toks[i : i + len(np)] == np:
                 return i, i + len(np)
     return None
 
@@ -250,8 +258,13 @@ def resolve_followup(question: str, history: Sequence[Turn], *, compact: bool = 
     low = _low(rest)
     if all(w in CONJUNCTIONS for w in low):
         return _finish(ctx.q.tokens)  # "And?", "So?": go on about the same thing
-    if (len(rest) == 4 and low[:2] in (["how", "many"], ["how", "much"]) and low[2] in BE
-            and _is_participle(rest[3]) and ctx.q.wh_key == " ".join(low[:2])):
+    if (
+        len(rest) == 4
+        and low[:2] in (["how", "many"], ["how", "much"])
+        and low[2] in BE
+        and _is_participle(rest[3])
+        and ctx.q.wh_key == " ".join(low[:2])
+    ):
         # "And how many were wounded?" after "How many ... were killed?" is "And wounded?"
         return _finish(_fill_fragment(ctx, [], rest[3:]))
     if _is_fragment(rest, had_cue):
@@ -259,8 +272,12 @@ def resolve_followup(question: str, history: Sequence[Turn], *, compact: bool = 
         if any(w in WH_WORDS for w in _low(rest[n:])):
             # "According to whom?", "In which year?": the previous question, asked again
             # with the wh-phrase the fragment brings
-            lead = rest[0].lower() if not _entities(rest[:1]) or rest[0].lower() in (
-                PREPOSITIONS | WH_WORDS | {"according"}) else rest[0]
+            lead = (
+                rest[0].lower()
+                if not _entities(rest[:1])
+                or rest[0].lower() in (PREPOSITIONS | WH_WORDS | {"according"})
+                else rest[0]
+            )
             return _finish([*ctx.q.tokens, ",", lead, *rest[1:]])
         focus, _ = _replace_pronouns(rest[n:], ctx)  # "And its mayor?"
         if focus and all(w.lower() in ALL_PRONOUNS for w in rest[n:]):
@@ -274,7 +291,7 @@ def resolve_followup(question: str, history: Sequence[Turn], *, compact: bool = 
     resolved, changed = _replace_pronouns(rest, ctx)
     low = _low(resolved)
     # "How many were wounded?": the head the previous question counted
-    if (len(low) > 2 and " ".join(low[:2]) in {"how many", "how much"} and low[2] in AUX):
+    if len(low) > 2 and " ".join(low[:2]) in {"how many", "how much"} and low[2] in AUX:
         ref = _head_referent(ctx.q, short=compact)
         if ref:
             resolved = [*resolved[:2], "of", *ref, *resolved[2:]]

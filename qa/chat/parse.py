@@ -58,7 +58,8 @@ def _is_plural(tokens: Sequence[str]) -> bool:
         return False
     last = tokens[-1].lower()
     return last in PLURAL_NOUNS or (
-        last.endswith("s") and not last.endswith("ss") and last not in NOT_PLURAL)
+        last.endswith("s") and not last.endswith("ss") and last not in NOT_PLURAL
+    )
 
 
 def _past(verb: str) -> str:
@@ -87,8 +88,11 @@ def _entities(tokens: Sequence[str], start: int = 0) -> list[tuple[int, int]]:
             while j < len(tokens):
                 if _is_capitalised(tokens[j]):
                     j += 1
-                elif (tokens[j].lower() in NAME_LINKS and j + 1 < len(tokens)
-                      and _is_capitalised(tokens[j + 1])):
+                elif (
+                    tokens[j].lower() in NAME_LINKS
+                    and j + 1 < len(tokens)
+                    and _is_capitalised(tokens[j + 1])
+                ):
                     j += 2
                 else:
                     break
@@ -145,25 +149,38 @@ def _parse(tokens: Sequence[str]) -> _Question:
     if key in HEADED_WH:
         # "What happened to the troops that were sent ...": a verb before the auxiliary means
         # the wh-word is the subject, not the determiner of a head noun
-        if (aux_at is not None and key not in {"how many", "how much"}
-                and any(_is_past(t) for t in tokens[n:aux_at])):
+        if (
+            aux_at is not None
+            and key not in {"how many", "how much"}
+            and any(_is_past(t) for t in tokens[n:aux_at])
+        ):
             aux_at = None
         if aux_at is not None and aux_at - n <= 12:
-            return _Question(wh, tuple(tokens[n:aux_at]), tokens[aux_at],
-                             tuple(tokens[aux_at + 1:]))
+            return _Question(
+                wh, tuple(tokens[n:aux_at]), tokens[aux_at], tuple(tokens[aux_at + 1 :])
+            )
         if key in {"how many", "how much"}:
             # "How many people died in ...": the head ends before the first verb-like word.
-            end = next((i for i in rest if i > n and (_is_participle(tokens[i])
-                                                      or low[i] in IRREGULAR_PAST_FORMS)),
-                       min(n + 1, len(tokens)))
+            end = next(
+                (
+                    i
+                    for i in rest
+                    if i > n and (_is_participle(tokens[i]) or low[i] in IRREGULAR_PAST_FORMS)
+                ),
+                min(n + 1, len(tokens)),
+            )
             return _Question(wh, tuple(tokens[n:end]), None, tuple(tokens[end:]))
         # "Which company invited him ...": a one-word head before a past-tense verb
-        if (len(tokens) > n + 1 and not _is_past(tokens[n]) and _is_past(tokens[n + 1])
-                and not _is_capitalised(tokens[n])):
-            return _Question(wh, (tokens[n],), None, tuple(tokens[n + 1:]))
+        if (
+            len(tokens) > n + 1
+            and not _is_past(tokens[n])
+            and _is_past(tokens[n + 1])
+            and not _is_capitalised(tokens[n])
+        ):
+            return _Question(wh, (tokens[n],), None, tuple(tokens[n + 1 :]))
         return _Question(wh, (), None, tuple(tokens[n:]))
     if aux_at == n:
-        return _Question(wh, (), tokens[n], tuple(tokens[n + 1:]))
+        return _Question(wh, (), tokens[n], tuple(tokens[n + 1 :]))
     return _Question(wh, (), None, tuple(tokens[n:]))
 
 
@@ -185,7 +202,7 @@ def _subject_length(body: Sequence[str], *, greedy: bool = False) -> int:
         n = spans[0][1]
     elif greedy:
         phrases = _noun_phrases(["the", *body[1:]])
-        n = len(phrases[0]) if phrases and phrases[0] == ["the", *body[1:len(phrases[0])]] else 2
+        n = len(phrases[0]) if phrases and phrases[0] == ["the", *body[1 : len(phrases[0])]] else 2
     else:
         n = 2
     # "the population of Taipei", "the governor of Washington"
@@ -204,15 +221,22 @@ def _do_subject_length(body: Sequence[str]) -> int:
     russia", "did the crane kill 107 people") runs up to the word before the first
     preposition, determiner, number or name that follows it."""
     n = _subject_length(body)
-    if not body or _is_capitalised(body[0]) or body[0].lower() in SUBJECT_PRONOUNS | {
-            "we", "you", "i"} or (len(body) > 1 and body[0].lower() in DETERMINERS
-                                   and _is_capitalised(body[1])):
+    if (
+        not body
+        or _is_capitalised(body[0])
+        or body[0].lower() in SUBJECT_PRONOUNS | {"we", "you", "i"}
+        or (len(body) > 1 and body[0].lower() in DETERMINERS and _is_capitalised(body[1]))
+    ):
         return n
     floor = 1 if body[0].lower() in DETERMINERS else 0
     for i in range(1, len(body)):
         w = body[i]
-        if (w.lower() in PREPOSITIONS or w.lower() in DETERMINERS or w[:1].isdigit()
-                or _is_capitalised(w)):
+        if (
+            w.lower() in PREPOSITIONS
+            or w.lower() in DETERMINERS
+            or w[:1].isdigit()
+            or _is_capitalised(w)
+        ):
             return max(i - 1, floor)
     return max(len(body) - 1, floor)
 
@@ -225,8 +249,13 @@ def _compact(tokens: list[str]) -> list[str]:
     head = list(q.head)
     if head[:1] and head[0].lower() == "of":
         k = 1
-        while (k < len(head) and not _is_capitalised(head[k]) and not _is_participle(head[k])
-               and head[k].lower() not in IRREGULAR_PAST_FORMS and head[k].lower() != "that"):
+        while (
+            k < len(head)
+            and not _is_capitalised(head[k])
+            and not _is_participle(head[k])
+            and head[k].lower() not in IRREGULAR_PAST_FORMS
+            and head[k].lower() != "that"
+        ):
             k += 1
         head = head[:k]
     body = list(q.body)
@@ -240,10 +269,20 @@ def _compact(tokens: list[str]) -> list[str]:
     else:
         start = 1
     # not at "of" (part of a name or phrase) nor an infinitive's "to" ("believed to have")
-    cut = next((i for i in range(start, len(body))
-                if body[i].lower() in PREPOSITIONS and body[i].lower() != "of"
-                and not (body[i].lower() == "to" and i + 1 < len(body)
-                         and body[i + 1].lower() in {"have", "be", "had"})), len(body))
+    cut = next(
+        (
+            i
+            for i in range(start, len(body))
+            if body[i].lower() in PREPOSITIONS
+            and body[i].lower() != "of"
+            and not (
+                body[i].lower() == "to"
+                and i + 1 < len(body)
+                and body[i + 1].lower() in {"have", "be", "had"}
+            )
+        ),
+        len(body),
+    )
     return [*q.wh, *head, *([q.aux] if q.aux else []), *body[:cut]]
 
 
@@ -251,8 +290,12 @@ def _starts_with_subject(body: Sequence[str]) -> bool:
     if not body:
         return False
     first = body[0]
-    return (_is_capitalised(first) or first.lower() in DETERMINERS
-            or first.lower() in SUBJECT_PRONOUNS or first.lower() in {"we", "you", "i"})
+    return (
+        _is_capitalised(first)
+        or first.lower() in DETERMINERS
+        or first.lower() in SUBJECT_PRONOUNS
+        or first.lower() in {"we", "you", "i"}
+    )
 
 
 def _relative(q: _Question) -> list[str]:
@@ -268,7 +311,7 @@ def _relative(q: _Question) -> list[str]:
             return body
         verb = body[n]
         verb = _past(verb) if aux == "did" else (verb + "s" if aux == "does" else verb)
-        return [*body[:n], verb, *body[n + 1:]]
+        return [*body[:n], verb, *body[n + 1 :]]
     if aux in BE and body and _is_participle(body[0]):
         return body  # "the people killed in the stampede"
     if _starts_with_subject(body):
@@ -305,16 +348,27 @@ def _noun_phrases(tokens: Sequence[str]) -> list[list[str]]:
             words = 0
             # a participle right after the determiner is an adjective ("the retired shuttles")
             while j < len(tokens) and words < 3:
-                if (low[j] in NAME_LINKS and j + 1 < len(tokens) and j > i + 1
-                        and _is_capitalised(tokens[j - 1]) and _is_capitalised(tokens[j + 1])):
+                if (
+                    low[j] in NAME_LINKS
+                    and j + 1 < len(tokens)
+                    and j > i + 1
+                    and _is_capitalised(tokens[j - 1])
+                    and _is_capitalised(tokens[j + 1])
+                ):
                     j += 2  # "the Church of Scientology website"
                     continue
-                if (low[j] in AUX | BE or low[j] in PREPOSITIONS
-                        or (_is_participle(tokens[j]) and j > i + 1)
-                        # a name after common nouns starts a new phrase ("the ammunition
-                        # containers | North Korea shipped")
-                        or (j > i + 1 and _is_capitalised(tokens[j])
-                            and not _is_capitalised(tokens[j - 1]))):
+                if (
+                    low[j] in AUX | BE
+                    or low[j] in PREPOSITIONS
+                    or (_is_participle(tokens[j]) and j > i + 1)
+                    # a name after common nouns starts a new phrase ("the ammunition
+                    # containers | North Korea shipped")
+                    or (
+                        j > i + 1
+                        and _is_capitalised(tokens[j])
+                        and not _is_capitalised(tokens[j - 1])
+                    )
+                ):
                     break
                 j += 1
                 words += 1

@@ -42,6 +42,7 @@ from qa.text import (
 @dataclass(frozen=True)
 class Turn:
     """One earlier turn: what was asked, what was searched for it, and the answer given."""
+
     question: str
     searched_query: str
     answer: str
@@ -50,8 +51,12 @@ class Turn:
 def _usable_answer(answer: str) -> list[str]:
     words = _words(answer)
     # a bare number ("1") or a sentence is no referent for "it"/"he"
-    if (not words or len(words) > 8 or NON_ANSWER.search(answer)
-            or not any(c.isalpha() for c in answer)):
+    if (
+        not words
+        or len(words) > 8
+        or NON_ANSWER.search(answer)
+        or not any(c.isalpha() for c in answer)
+    ):
         return []
     return words
 
@@ -103,32 +108,46 @@ class _Frame:
     def person(self) -> list[str]:
         # "Who ...?" / "Which senator ...?": the answer is who "he" or "she" is, if it looks
         # like a person's name (not "NASA")
-        if ((self.q.wh_key in {"who", "whom", "whose"}
-             or (self.q.wh_key == "which" and self.q.head)) and self.answer
-                and _is_capitalised(self.answer[-1])
-                and not re.sub(r"['’]s$", "", self.answer[-1]).isupper()
-                and _looks_like_person(self.answer, ["by"])):
+        if (
+            (
+                self.q.wh_key in {"who", "whom", "whose"}
+                or (self.q.wh_key == "which" and self.q.head)
+            )
+            and self.answer
+            and _is_capitalised(self.answer[-1])
+            and not re.sub(r"['’]s$", "", self.answer[-1]).isupper()
+            and _looks_like_person(self.answer, ["by"])
+        ):
             return self.answer
         if self.q.wh_key == "which" and self.q.head:
             return _head_referent(self.q, short=True)  # "the senator"
         if self.q.wh_key in {"who", "whom"} and not self.answer and self.q.body:
             # unanswered: "he" is whoever the question described: "the NASA administrator"
             # (from "Who is the NASA administrator?"), "the person who was arrested ..."
-            if ((self.q.aux or "").lower() in BE and not _is_participle(self.q.body[0])
-                    and self.q.body[0].lower() in DETERMINERS):
+            if (
+                (self.q.aux or "").lower() in BE
+                and not _is_participle(self.q.body[0])
+                and self.q.body[0].lower() in DETERMINERS
+            ):
                 return list(self.q.body)
-            return ["the", "person", "who", *([self.q.aux] if self.q.aux else []),
-                    *self.q.body]
+            return ["the", "person", "who", *([self.q.aux] if self.q.aux else []), *self.q.body]
         toks = self.q.tokens
-        return next((toks[a:b] for a, b in self.entity_spans
-                     if _looks_like_person(toks[a:b], toks[:a])), [])
+        return next(
+            (toks[a:b] for a, b in self.entity_spans if _looks_like_person(toks[a:b], toks[:a])), []
+        )
 
     def place(self) -> list[str]:
         if self.q.wh_key == "where" and self.answer:
             return self.answer
         low = _low(self.q.tokens)
-        return next((self.q.tokens[a:b] for a, b in reversed(self.entity_spans)
-                     if a > 0 and low[a - 1] in {"in", "at", "to", "from", "near"}), [])
+        return next(
+            (
+                self.q.tokens[a:b]
+                for a, b in reversed(self.entity_spans)
+                if a > 0 and low[a - 1] in {"in", "at", "to", "from", "near"}
+            ),
+            [],
+        )
 
     def topic(self) -> list[str]:
         # a topic this turn itself carried over is still the conversation's topic
@@ -158,14 +177,21 @@ class _Context:
         last = self.frames[0]
         if last.q.wh_key in {"who", "whom"} and last.answer and _is_plural(last.answer):
             return last.answer
-        return (self._first(_Frame.plural) or self._first(_Frame.named_np) or last.answer
-                or self.topic())
+        return (
+            self._first(_Frame.plural)
+            or self._first(_Frame.named_np)
+            or last.answer
+            or self.topic()
+        )
 
     def neuter(self, *, owner: bool = False) -> list[str]:
         last = self.frames[0]
-        if (last.q.wh_key in {"which", "what"} and last.answer
-                and not any(c.isdigit() for t in last.answer for c in t)
-                and (_strip_of(last.q.head) or (last.q.aux or "").lower() in DO)):
+        if (
+            last.q.wh_key in {"which", "what"}
+            and last.answer
+            and not any(c.isdigit() for t in last.answer for c in t)
+            and (_strip_of(last.q.head) or (last.q.aux or "").lower() in DO)
+        ):
             # "Which shuttle was lost in 2003?" "Columbia" "How did *it* ...";
             # "What did NASA announce?" "new homes ..." "Who announced *it*?"
             # (not a quantity: "70 percent" owns no "its main rival")
@@ -173,21 +199,35 @@ class _Context:
         # After "How many containers did North Korea ship to Russia?", "Who reported it?"
         # means the shipment: the counted head with its clause. An owner ("its capital")
         # is a name instead.
-        event = (_head_referent(last.q, short=self.compact)
-                 if last.q.wh_key in {"how many", "how much"} and not owner else [])
-        return (last.named_np() or event or (last.entities[0] if last.entities else [])
-                or _head_referent(last.q, short=True) or (last.nps[0] if last.nps else [])
-                or last.answer or self.topic())
+        event = (
+            _head_referent(last.q, short=self.compact)
+            if last.q.wh_key in {"how many", "how much"} and not owner
+            else []
+        )
+        return (
+            last.named_np()
+            or event
+            or (last.entities[0] if last.entities else [])
+            or _head_referent(last.q, short=True)
+            or (last.nps[0] if last.nps else [])
+            or last.answer
+            or self.topic()
+        )
 
     def person(self) -> list[str]:
         last = self.frames[0]
-        return (self._first(_Frame.person) or (last.nps[0] if last.nps else [])
-                or (last.entities[0] if last.entities else []) or last.answer)
+        return (
+            self._first(_Frame.person)
+            or (last.nps[0] if last.nps else [])
+            or (last.entities[0] if last.entities else [])
+            or last.answer
+        )
 
     def place(self) -> list[str]:
         last = self.frames[0]
-        return (self._first(_Frame.place) or (last.entities[-1] if last.entities else [])
-                or last.answer)
+        return (
+            self._first(_Frame.place) or (last.entities[-1] if last.entities else []) or last.answer
+        )
 
     def event(self) -> list[str]:
         return self.frames[0].answer or self.topic()
@@ -226,8 +266,11 @@ def _replace_pronouns(tokens: list[str], ctx: _Context) -> tuple[list[str], bool
     asked = _parse(tokens)
     # ... but not across a copula: in "Which browser is its main rival?" the browser asked
     # about cannot be its own rival
-    head_asked = (asked.wh_key in {"which", "what", "whose"} and bool(asked.head)
-                  and (asked.aux or "").lower() not in BE)
+    head_asked = (
+        asked.wh_key in {"which", "what", "whose"}
+        and bool(asked.head)
+        and (asked.aux or "").lower() not in BE
+    )
     for i, tok in enumerate(tokens):
         w = tok.lower()
         nxt = tokens[i + 1] if i + 1 < len(tokens) else None
@@ -240,8 +283,10 @@ def _replace_pronouns(tokens: list[str], ctx: _Context) -> tuple[list[str], bool
         if w in {"its", "their"} and head_asked:
             out.append(tok)
             continue
-        if w == "there" and ((nxt is not None and nxt.lower() in BE)
-                             or (i > 0 and tokens[i - 1].lower() in BE and nxt is not None)):
+        if w == "there" and (
+            (nxt is not None and nxt.lower() in BE)
+            or (i > 0 and tokens[i - 1].lower() in BE and nxt is not None)
+        ):
             out.append(tok)  # existential: "there were ...", "were there any ..."
             continue
         ref = _pronoun_referent(ctx, tok, nxt)
@@ -249,8 +294,11 @@ def _replace_pronouns(tokens: list[str], ctx: _Context) -> tuple[list[str], bool
             out.append(tok)
             continue
         possessive = w in {"its", "their"} or (
-            w in {"his", "her"} and nxt is not None and nxt.lower() not in PREPOSITIONS
-            and nxt.lower() not in AUX)
+            w in {"his", "her"}
+            and nxt is not None
+            and nxt.lower() not in PREPOSITIONS
+            and nxt.lower() not in AUX
+        )
         if possessive:
             # "the troops North Korea sent to Russia's commander" reads wrong: possessives
             # take the short form of a clause-bearing referent ("the troops'")

@@ -34,8 +34,12 @@ class DefaultGroup(click.Group):
     """``ask "question"`` runs the ``question`` command; named commands run as usual."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if (args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version")
-                and args[0] not in _plugins()):
+        if (
+            args
+            and args[0] not in self.commands
+            and args[0] not in ("--help", "-h", "--version")
+            and args[0] not in _plugins()
+        ):
             args = ["question", *args]
         return super().parse_args(ctx, args)
 
@@ -70,15 +74,21 @@ def _ingest_progress() -> Any:
     """A bar with the running article and chunk counts and rates; returns (bar, callback)."""
     import time
 
-    bar = progress_bar("ingest", "{task.fields[articles]} articles, {task.fields[chunks]} "
-                                 "chunks {task.fields[rate]}")
+    bar = progress_bar(
+        "ingest",
+        "{task.fields[articles]} articles, {task.fields[chunks]} chunks {task.fields[rate]}",
+    )
     task = bar.add_task("ingest", total=None, articles=0, chunks=0, rate="")
     started = time.perf_counter()
 
     def progress(articles: int, chunks: int) -> None:
         dt = max(time.perf_counter() - started, 1e-6)
-        bar.update(task, articles=articles, chunks=chunks,
-                   rate=f"{articles / dt:.1f} articles/s, {chunks / dt:.0f} chunks/s")
+        bar.update(
+            task,
+            articles=articles,
+            chunks=chunks,
+            rate=f"{articles / dt:.1f} articles/s, {chunks / dt:.0f} chunks/s",
+        )
 
     return bar, progress
 
@@ -116,15 +126,26 @@ def app() -> None:
 @app.command("question")
 @click.argument("question", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the whole answer object as JSON.")
-@click.option("-k", "--top-k", type=click.IntRange(1, 100), default=None,
-              help="Passages to retrieve and cite (default QA_TOP_K, 5).")
+@click.option(
+    "-k",
+    "--top-k",
+    type=click.IntRange(1, 100),
+    default=None,
+    help="Passages to retrieve and cite (default QA_TOP_K, 5).",
+)
 @click.option("--source", help="Only articles from this source (exact, any case).")
 @click.option("--author", help="Only articles whose author contains this.")
 @click.option("--since", "date_from", help="Only articles dated on or after YYYY-MM-DD.")
 @click.option("--until", "date_to", help="Only articles dated on or before YYYY-MM-DD.")
-def question_cmd(question: tuple[str, ...], as_json: bool, top_k: int | None,
-                 source: str | None, author: str | None, date_from: str | None,
-                 date_to: str | None) -> None:
+def question_cmd(
+    question: tuple[str, ...],
+    as_json: bool,
+    top_k: int | None,
+    source: str | None,
+    author: str | None,
+    date_from: str | None,
+    date_to: str | None,
+) -> None:
     """Answer QUESTION from the indexed articles, citing the passages it rests on."""
     from qa.ingest.files import normalise_date
 
@@ -151,15 +172,27 @@ def question_cmd(question: tuple[str, ...], as_json: bool, top_k: int | None,
 
 @app.command("ingest")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--delete", "delete_ids", multiple=True, metavar="ID",
-              help="Remove the article with this id (repeatable).")
-@click.option("--rebuild", is_flag=True,
-              help="Build a fresh index from PATHS and swap it in (to change model or chunking).")
-@click.option("--repair", is_flag=True,
-              help="Rewrite the vector index file from the vectors kept in the store.")
+@click.option(
+    "--delete",
+    "delete_ids",
+    multiple=True,
+    metavar="ID",
+    help="Remove the article with this id (repeatable).",
+)
+@click.option(
+    "--rebuild",
+    is_flag=True,
+    help="Build a fresh index from PATHS and swap it in (to change model or chunking).",
+)
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="Rewrite the vector index file from the vectors kept in the store.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def ingest_cmd(paths: tuple[Path, ...], delete_ids: tuple[str, ...], rebuild: bool,
-               repair: bool, as_json: bool) -> None:
+def ingest_cmd(
+    paths: tuple[Path, ...], delete_ids: tuple[str, ...], rebuild: bool, repair: bool, as_json: bool
+) -> None:
     """Add articles from files and folders to the index, or remove them.
 
     Re-ingesting an unchanged article does nothing; a changed one replaces its passages.
@@ -191,8 +224,12 @@ def ingest_cmd(paths: tuple[Path, ...], delete_ids: tuple[str, ...], rebuild: bo
             for skip in report.skipped:
                 click.echo(f"skipped {skip}", err=True)
             click.echo(report.summary())
-        if paths and report is reports[-1] and not (report.added or report.unchanged
-                                                     or report.replaced) and report.skipped:
+        if (
+            paths
+            and report is reports[-1]
+            and not (report.added or report.unchanged or report.replaced)
+            and report.skipped
+        ):
             failed = True
     if failed:
         click.echo("error: nothing could be ingested", err=True)

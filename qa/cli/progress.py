@@ -14,8 +14,7 @@ def console(stderr: bool = False) -> Console:
     return Console(stderr=stderr, highlight=False)
 
 
-def progress_bar(label: str, fields: str, *, counted: bool = False,
-                 remaining: bool = False) -> Any:
+def progress_bar(label: str, fields: str, *, counted: bool = False, remaining: bool = False) -> Any:
     """A bar titled ``label``; ``fields`` is a rich format string over the task's fields
     (``{task.fields[articles]}``); ``counted`` adds done/total, ``remaining`` an ETA."""
     from rich.progress import (

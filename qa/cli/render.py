@@ -32,8 +32,8 @@ def render_answer(console: Console, answer: Answer, *, passages: int = 3) -> Non
         quote = Text("  " + " ".join(c.text.split()) if c.answer_start is None else "")
         if c.answer_start is not None and c.answer_end is not None:
             before = " ".join(c.text[: c.answer_start].split())
-            span = c.text[c.answer_start: c.answer_end]
-            after = " ".join(c.text[c.answer_end:].split())
+            span = c.text[c.answer_start : c.answer_end]
+            after = " ".join(c.text[c.answer_end :].split())
             quote = Text("  " + before + (" " if before else ""))
             quote.append(span, style="bold reverse")
             quote.append((" " if after and after[0] not in ",.;:" else "") + after)

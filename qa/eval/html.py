@@ -59,30 +59,46 @@ def _y(v: float, lo: float, hi: float) -> float:
     return H - B - (H - T - B) * ((v - lo) / (hi - lo) if hi > lo else 0.0)
 
 
-def _axes(xlabel: str, ylabel: str, xticks: Sequence[tuple[float, str]],
-          yticks: Sequence[tuple[float, str]]) -> list[str]:
-    out = [f'<line x1="{L}" y1="{H - B}" x2="{W - R}" y2="{H - B}" stroke="#555"/>',
-           f'<line x1="{L}" y1="{T}" x2="{L}" y2="{H - B}" stroke="#555"/>']
+def _axes(
+    xlabel: str,
+    ylabel: str,
+    xticks: Sequence[tuple[float, str]],
+    yticks: Sequence[tuple[float, str]],
+) -> list[str]:
+    out = [
+        f'<line x1="{L}" y1="{H - B}" x2="{W - R}" y2="{H - B}" stroke="#555"/>',
+        f'<line x1="{L}" y1="{T}" x2="{L}" y2="{H - B}" stroke="#555"/>',
+    ]
     for x, label in xticks:
-        out.append(f'<line x1="{x:.1f}" y1="{H - B}" x2="{x:.1f}" y2="{H - B + 4}" '
-                   'stroke="#555"/>')
-        out.append(f'<text x="{x:.1f}" y="{H - B + 16}" font-size="11" '
-                   f'text-anchor="middle">{escape(label)}</text>')
+        out.append(f'<line x1="{x:.1f}" y1="{H - B}" x2="{x:.1f}" y2="{H - B + 4}" stroke="#555"/>')
+        out.append(
+            f'<text x="{x:.1f}" y="{H - B + 16}" font-size="11" '
+            f'text-anchor="middle">{escape(label)}</text>'
+        )
     for y, label in yticks:
         out.append(f'<line x1="{L}" y1="{y:.1f}" x2="{W - R}" y2="{y:.1f}" stroke="#eee"/>')
-        out.append(f'<text x="{L - 6}" y="{y + 4:.1f}" font-size="11" '
-                   f'text-anchor="end">{escape(label)}</text>')
-    out.append(f'<text x="{(L + W - R) / 2:.0f}" y="{H - 8}" font-size="12" '
-               f'text-anchor="middle">{escape(xlabel)}</text>')
-    out.append(f'<text x="14" y="{(T + H - B) / 2:.0f}" font-size="12" text-anchor="middle" '
-               f'transform="rotate(-90 14 {(T + H - B) / 2:.0f})">{escape(ylabel)}</text>')
+        out.append(
+            f'<text x="{L - 6}" y="{y + 4:.1f}" font-size="11" '
+            f'text-anchor="end">{escape(label)}</text>'
+        )
+    out.append(
+        f'<text x="{(L + W - R) / 2:.0f}" y="{H - 8}" font-size="12" '
+        f'text-anchor="middle">{escape(xlabel)}</text>'
+    )
+    out.append(
+        f'<text x="14" y="{(T + H - B) / 2:.0f}" font-size="12" text-anchor="middle" '
+        f'transform="rotate(-90 14 {(T + H - B) / 2:.0f})">{escape(ylabel)}</text>'
+    )
     return out
 
 
 def _svg(parts: Sequence[str], label: str) -> str:
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" '
-            f'viewBox="0 0 {W} {H}" role="img" aria-label="{escape(label)}">'
-            + "".join(parts) + "</svg>")
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" '
+        f'viewBox="0 0 {W} {H}" role="img" aria-label="{escape(label)}">'
+        + "".join(parts)
+        + "</svg>"
+    )
 
 
 def _nice_step(span: float, target: int = 5) -> float:
@@ -104,8 +120,10 @@ def latency_histogram(values: Sequence[float], bins: int = 30) -> str:
         counts[min(int(v / width), bins)] += 1
     top = max(counts) or 1
     step = _nice_step(hi)
-    xt = [(_x(i * step, 0, hi * (bins + 1) / bins), f"{i * step:g}")
-          for i in range(int(hi / step) + 1)]
+    xt = [
+        (_x(i * step, 0, hi * (bins + 1) / bins), f"{i * step:g}")
+        for i in range(int(hi / step) + 1)
+    ]
     ys = max(1, round(_nice_step(top, 4)))
     yt = [(_y(i * ys, 0, top), f"{i * ys}") for i in range(top // ys + 1)]
     parts = _axes("latency of the whole ask (ms)", "questions", xt, yt)
@@ -116,18 +134,27 @@ def latency_histogram(values: Sequence[float], bins: int = 30) -> str:
         x0, x1 = _x(i * width, 0, span), _x((i + 1) * width, 0, span)
         y = _y(c, 0, top)
         color = "#9aa4b2" if i == bins else "#4c78a8"
-        title = (f"≥ {i * width:.0f} ms: {c}" if i == bins
-                 else f"{i * width:.0f}–{(i + 1) * width:.0f} ms: {c}")
-        parts.append(f'<rect x="{x0 + 0.5:.1f}" y="{y:.1f}" width="{max(x1 - x0 - 1, 1):.1f}" '
-                     f'height="{H - B - y:.1f}" fill="{color}"><title>{escape(title)}</title>'
-                     "</rect>")
+        title = (
+            f"≥ {i * width:.0f} ms: {c}"
+            if i == bins
+            else f"{i * width:.0f}–{(i + 1) * width:.0f} ms: {c}"
+        )
+        parts.append(
+            f'<rect x="{x0 + 0.5:.1f}" y="{y:.1f}" width="{max(x1 - x0 - 1, 1):.1f}" '
+            f'height="{H - B - y:.1f}" fill="{color}"><title>{escape(title)}</title>'
+            "</rect>"
+        )
     p50, p95 = percentile(values, 0.5), percentile(values, 0.95)
     for i, (v, name) in enumerate(((p50, "p50"), (p95, "p95"))):
         x = _x(min(v, span), 0, span)
-        parts.append(f'<line x1="{x:.1f}" y1="{T}" x2="{x:.1f}" y2="{H - B}" stroke="#d62728" '
-                     'stroke-dasharray="4 3"/>')
-        parts.append(f'<text x="{x + 3:.1f}" y="{T + 10 + 14 * i}" font-size="11" '
-                     f'fill="#d62728">{name} {v:.0f} ms</text>')
+        parts.append(
+            f'<line x1="{x:.1f}" y1="{T}" x2="{x:.1f}" y2="{H - B}" stroke="#d62728" '
+            'stroke-dasharray="4 3"/>'
+        )
+        parts.append(
+            f'<text x="{x + 3:.1f}" y="{T + 10 + 14 * i}" font-size="11" '
+            f'fill="#d62728">{name} {v:.0f} ms</text>'
+        )
     return _svg(parts, "latency histogram")
 
 
@@ -141,9 +168,11 @@ def _legend(items: Sequence[tuple[str, str]]) -> list[str]:
     out = []
     for i, (color, label) in enumerate(items):
         y = T + 8 + 16 * i
-        out.append(f'<rect x="{W - R - 150}" y="{y - 8}" width="12" height="4" '
-                   f'fill="{color}"/><text x="{W - R - 134}" y="{y - 2}" font-size="11">'
-                   f"{escape(label)}</text>")
+        out.append(
+            f'<rect x="{W - R - 150}" y="{y - 8}" width="12" height="4" '
+            f'fill="{color}"/><text x="{W - R - 134}" y="{y - 2}" font-size="11">'
+            f"{escape(label)}</text>"
+        )
     return out
 
 
@@ -155,24 +184,34 @@ def coverage_chart(curve: Sequence[SweepRow], threshold: float, best: float) -> 
     ticks = [(_x(v / 5, 0, 1), f"{v / 5:.1f}") for v in range(6)]
     yticks = [(_y(v / 5, 0, 1), f"{v / 5:.1f}") for v in range(6)]
     parts = _axes("share of questions answered", "accuracy on the answered", ticks, yticks)
-    parts.append(_polyline([(_x(r.answered, 0, 1), _y(r.f1_answered or 0, 0, 1)) for r in pts],
-                           "#4c78a8"))
-    parts.append(_polyline([(_x(r.answered, 0, 1), _y(r.em_answered or 0, 0, 1)) for r in pts],
-                           "#f58518", "5 3"))
+    parts.append(
+        _polyline([(_x(r.answered, 0, 1), _y(r.f1_answered or 0, 0, 1)) for r in pts], "#4c78a8")
+    )
+    parts.append(
+        _polyline(
+            [(_x(r.answered, 0, 1), _y(r.em_answered or 0, 0, 1)) for r in pts], "#f58518", "5 3"
+        )
+    )
     # "best" usually answers less (left, higher): its label goes up-left, "current" down-right.
-    for t, color, name, dy, left in ((threshold, "#d62728", "current", 16, False),
-                                     (best, "#1a7f37", "best", -8, True)):
+    for t, color, name, dy, left in (
+        (threshold, "#d62728", "current", 16, False),
+        (best, "#1a7f37", "best", -8, True),
+    ):
         row = min(curve, key=lambda r: (abs(r.threshold - t), -r.answered))
         if row.f1_answered is None:
             continue
         x, y = _x(row.answered, 0, 1), _y(row.f1_answered, 0, 1)
-        parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="5" fill="{color}"><title>'
-                     f"{name} threshold {t:.2f}: {row.answered:.0%} answered, F1 "
-                     f"{row.f1_answered:.3f}</title></circle>")
+        parts.append(
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="5" fill="{color}"><title>'
+            f"{name} threshold {t:.2f}: {row.answered:.0%} answered, F1 "
+            f"{row.f1_answered:.3f}</title></circle>"
+        )
         go_left = (left and x > L + 70) or x > W - R - 80
         anchor, dx = ("end", -7) if go_left else ("start", 7)
-        parts.append(f'<text x="{x + dx:.1f}" y="{y + dy:.1f}" font-size="11" fill="{color}" '
-                     f'text-anchor="{anchor}">{name} {t:.2f}</text>')
+        parts.append(
+            f'<text x="{x + dx:.1f}" y="{y + dy:.1f}" font-size="11" fill="{color}" '
+            f'text-anchor="{anchor}">{name} {t:.2f}</text>'
+        )
     parts += _legend([("#4c78a8", "F1 on answered"), ("#f58518", "EM on answered")])
     return _svg(parts, "accuracy against share answered")
 
@@ -182,17 +221,24 @@ def threshold_chart(rows: Sequence[SweepRow], threshold: float) -> str:
     ticks = [(_x(v / 5, 0, 1), f"{v / 5:.1f}") for v in range(6)]
     yticks = [(_y(v / 5, 0, 1), f"{v / 5:.1f}") for v in range(6)]
     parts = _axes("abstention threshold (QA_ABSTAIN_THRESHOLD)", "score", ticks, yticks)
-    series = (("overall_f1", "#4c78a8", "overall F1", ""),
-              ("abstain_f1", "#9467bd", "abstain F1", "5 3"),
-              ("answered", "#9aa4b2", "share answered", "2 3"))
+    series = (
+        ("overall_f1", "#4c78a8", "overall F1", ""),
+        ("abstain_f1", "#9467bd", "abstain F1", "5 3"),
+        ("answered", "#9aa4b2", "share answered", "2 3"),
+    )
     for key, color, _, dash in series:
-        pts = [(_x(r.threshold, 0, 1), _y(getattr(r, key), 0, 1)) for r in rows
-               if getattr(r, key) is not None]
+        pts = [
+            (_x(r.threshold, 0, 1), _y(getattr(r, key), 0, 1))
+            for r in rows
+            if getattr(r, key) is not None
+        ]
         if pts:
             parts.append(_polyline(pts, color, dash))
     x = _x(threshold, 0, 1)
-    parts.append(f'<line x1="{x:.1f}" y1="{T}" x2="{x:.1f}" y2="{H - B}" stroke="#d62728" '
-                 'stroke-dasharray="4 3"/>')
+    parts.append(
+        f'<line x1="{x:.1f}" y1="{T}" x2="{x:.1f}" y2="{H - B}" stroke="#d62728" '
+        'stroke-dasharray="4 3"/>'
+    )
     parts += _legend([(c, name) for _, c, name, _ in series])
     return _svg(parts, "scores against threshold")
 
@@ -205,44 +251,59 @@ def reliability_chart(bins: Sequence[dict[str, Any]]) -> str:
     ticks = [(_x(v / 5, 0, 1), f"{v / 5:.1f}") for v in range(6)]
     yticks = [(_y(v / 5, 0, 1), f"{v / 5:.1f}") for v in range(6)]
     parts = _axes("confidence", "share right (F1 >= 0.5)", ticks, yticks)
-    parts.append(_polyline([(_x(0, 0, 1), _y(0, 0, 1)), (_x(1, 0, 1), _y(1, 0, 1))],
-                           "#9aa4b2", "4 3"))
+    parts.append(
+        _polyline([(_x(0, 0, 1), _y(0, 0, 1)), (_x(1, 0, 1), _y(1, 0, 1))], "#9aa4b2", "4 3")
+    )
     most = max(b["n"] for b in bins)
-    parts.append(_polyline([(_x(b["confidence"], 0, 1), _y(b["right"], 0, 1)) for b in bins],
-                           "#4c78a8"))
+    parts.append(
+        _polyline([(_x(b["confidence"], 0, 1), _y(b["right"], 0, 1)) for b in bins], "#4c78a8")
+    )
     for b in bins:
         r = 3 + 6 * (b["n"] / most) ** 0.5
-        parts.append(f'<circle cx="{_x(b["confidence"], 0, 1):.1f}" '
-                     f'cy="{_y(b["right"], 0, 1):.1f}" r="{r:.1f}" fill="#4c78a8">'
-                     f'<title>{b["n"]} answers at confidence {b["confidence"]:.2f}: '
-                     f'{b["right"]:.0%} right</title></circle>')
+        parts.append(
+            f'<circle cx="{_x(b["confidence"], 0, 1):.1f}" '
+            f'cy="{_y(b["right"], 0, 1):.1f}" r="{r:.1f}" fill="#4c78a8">'
+            f"<title>{b['n']} answers at confidence {b['confidence']:.2f}: "
+            f"{b['right']:.0%} right</title></circle>"
+        )
     parts += _legend([("#4c78a8", "share right"), ("#9aa4b2", "perfect calibration")])
     return _svg(parts, "reliability diagram")
 
 
 # -- worst misses ------------------------------------------------------------------------------
 MISS_KINDS = (
-    ("wrong", "Wrong answers", "Answerable questions answered wrongly: lowest F1 first, the "
-     "most confident first among equals."),
-    ("unanswerable", "Answered, though the articles do not answer",
-     "Unanswerable questions the bot answered: the most confident first."),
-    ("abstained", "Abstained, though the articles answer",
-     "Answerable questions the bot abstained on: those whose gold answer was among the cited "
-     "passages first, then the most confident."),
+    (
+        "wrong",
+        "Wrong answers",
+        "Answerable questions answered wrongly: lowest F1 first, the "
+        "most confident first among equals.",
+    ),
+    (
+        "unanswerable",
+        "Answered, though the articles do not answer",
+        "Unanswerable questions the bot answered: the most confident first.",
+    ),
+    (
+        "abstained",
+        "Abstained, though the articles answer",
+        "Answerable questions the bot abstained on: those whose gold answer was among the cited "
+        "passages first, then the most confident.",
+    ),
 )
 
 
 def worst(scored: Sequence[Scored], n: int = WORST) -> dict[str, list[Scored]]:
     """The worst misses of each kind (see MISS_KINDS), at most ``n`` in all."""
-    wrong = [s for s in scored if s.record.question.answerable and not s.abstained
-             and s.overall_f1 < 1.0]
-    wrong.sort(key=lambda s: (round(s.overall_f1, 4), -s.record.confidence,
-                              s.record.question.id))
+    wrong = [
+        s for s in scored if s.record.question.answerable and not s.abstained and s.overall_f1 < 1.0
+    ]
+    wrong.sort(key=lambda s: (round(s.overall_f1, 4), -s.record.confidence, s.record.question.id))
     unanswerable = [s for s in scored if not s.record.question.answerable and not s.abstained]
     unanswerable.sort(key=lambda s: (-s.record.confidence, s.record.question.id))
     abstained = [s for s in scored if s.record.question.answerable and s.abstained]
-    abstained.sort(key=lambda s: (not s.candidate.in_citations[-1], -s.record.confidence,
-                                  s.record.question.id))
+    abstained.sort(
+        key=lambda s: (not s.candidate.in_citations[-1], -s.record.confidence, s.record.question.id)
+    )
     groups = {"wrong": wrong, "unanswerable": unanswerable, "abstained": abstained}
     quota = {"wrong": n - 2 * (n // 4), "unanswerable": n // 4, "abstained": n // 4}
     # Room a kind does not use goes to the others.
@@ -293,15 +354,19 @@ def _miss(s: Scored, rank: int) -> str:
     q = r.question
     golds = ", ".join(f"“{escape(a)}”" for a in q.answers) or "<em>none: not answerable</em>"
     if s.abstained:
-        said = (f'<span class="abst">abstained</span> (confidence {r.confidence:.2f}'
-                + (f"; would have said “{escape(r.candidate)}”" if r.candidate else "") + ")")
+        said = (
+            f'<span class="abst">abstained</span> (confidence {r.confidence:.2f}'
+            + (f"; would have said “{escape(r.candidate)}”" if r.candidate else "")
+            + ")"
+        )
     else:
-        said = (f'<span class="bad">“{escape(r.candidate)}”</span> (confidence '
-                f"{r.confidence:.2f}, F1 {s.overall_f1:.2f})")
+        said = (
+            f'<span class="bad">“{escape(r.candidate)}”</span> (confidence '
+            f"{r.confidence:.2f}, F1 {s.overall_f1:.2f})"
+        )
     meta = [f"<code>{escape(q.id)}</code>"]
     if q.article_ids:
-        meta.append("gold article " + ", ".join(f"<code>{escape(a)}</code>"
-                                                for a in q.article_ids))
+        meta.append("gold article " + ", ".join(f"<code>{escape(a)}</code>" for a in q.article_ids))
         rank_ = s.candidate.article_rank
         meta.append(f"gold article cited at rank {rank_}" if rank_ else "gold article not cited")
     if q.conversation is not None:
@@ -310,69 +375,99 @@ def _miss(s: Scored, rank: int) -> str:
         meta.append(f"searched for “{escape(r.searched_query)}”")
     passages = []
     for i, p in enumerate(r.passages[:PASSAGES_SHOWN], 1):
-        span = ((p.answer_start, p.answer_end) if p.answer_start is not None
-                and p.answer_end is not None and not s.abstained else None)
+        span = (
+            (p.answer_start, p.answer_end)
+            if p.answer_start is not None and p.answer_end is not None and not s.abstained
+            else None
+        )
         gold_art = p.article_id in q.article_ids
         cls = "passage hit" if gold_art else "passage"
         passages.append(
             f'<div class="{cls}"><div class="src">[{i}] {escape(p.title or p.article_id)} · '
             f"<code>{escape(p.chunk_id)}</code> · score {p.score:.3f}"
             f"{' · gold article' if gold_art else ''}</div>"
-            f"{highlight(p.text, span, q.answers)}</div>")
-    return (f'<div class="miss"><div class="q">{rank}. {escape(q.question)}</div>'
-            f'<div class="meta">{" · ".join(meta)}</div>'
-            f'<div class="ans">Gold: <span class="gold">{golds}</span></div>'
-            f'<div class="ans">Bot: {said}</div>'
-            + ("".join(passages) or '<div class="meta">No passage cited.</div>') + "</div>")
+            f"{highlight(p.text, span, q.answers)}</div>"
+        )
+    return (
+        f'<div class="miss"><div class="q">{rank}. {escape(q.question)}</div>'
+        f'<div class="meta">{" · ".join(meta)}</div>'
+        f'<div class="ans">Gold: <span class="gold">{golds}</span></div>'
+        f'<div class="ans">Bot: {said}</div>'
+        + ("".join(passages) or '<div class="meta">No passage cited.</div>')
+        + "</div>"
+    )
 
 
 # -- page ------------------------------------------------------------------------------------------
 def _metrics_table(report: dict[str, Any]) -> str:
     m = report["metrics"]
-    n = {"answerable": report["answerable"], "unanswerable": report["unanswerable"],
-         "all": report["questions"]}
+    n = {
+        "answerable": report["answerable"],
+        "unanswerable": report["unanswerable"],
+        "all": report["questions"],
+    }
     rows = "".join(
         f'<tr><td>{escape(name)}</td><td class="num">{_fmt(m.get(name))}</td>'
         f"<td>{escape(over)}{f' ({n[over]})' if over in n else ''}</td></tr>"
-        for name, over in METRICS.items())
+        for name, over in METRICS.items()
+    )
     lat = m["latency_ms"]
     lrows = [("whole ask", lat), *lat.get("stages", {}).items()]
     lat_rows = "".join(
         f'<tr><td>{escape(name)}</td><td class="num">{v["p50"]:.1f}</td>'
         f'<td class="num">{v["p95"]:.1f}</td><td class="num">{v["max"]:.1f}</td></tr>'
-        for name, v in lrows)
+        for name, v in lrows
+    )
     return (
         '<div class="charts"><table><tr><th>metric</th><th class="num">value</th>'
         f"<th>over</th></tr>{rows}</table>"
         '<table style="align-self:flex-start"><tr><th>latency (ms)</th><th class="num">p50</th>'
-        f'<th class="num">p95</th><th class="num">max</th></tr>{lat_rows}</table></div>')
+        f'<th class="num">p95</th><th class="num">max</th></tr>{lat_rows}</table></div>'
+    )
 
 
 def _cards(report: dict[str, Any]) -> str:
     m = report["metrics"]
-    keys = ["overall_f1", "f1", "exact_match", "answer_in_citations@5", "abstain_f1",
-            "article_recall@5", "ece", "right_at_0.9"]
+    keys = [
+        "overall_f1",
+        "f1",
+        "exact_match",
+        "answer_in_citations@5",
+        "abstain_f1",
+        "article_recall@5",
+        "ece",
+        "right_at_0.9",
+    ]
     cards = "".join(
         f'<div class="card"><div class="n">{escape(k)}</div><div class="v">{_fmt(m.get(k))}'
-        "</div></div>" for k in keys if m.get(k) is not None)
-    cards += (f'<div class="card"><div class="n">latency p50 / p95 (ms)</div><div class="v">'
-              f'{m["latency_ms"]["p50"]:.0f} / {m["latency_ms"]["p95"]:.0f}</div></div>')
+        "</div></div>"
+        for k in keys
+        if m.get(k) is not None
+    )
+    cards += (
+        f'<div class="card"><div class="n">latency p50 / p95 (ms)</div><div class="v">'
+        f"{m['latency_ms']['p50']:.0f} / {m['latency_ms']['p95']:.0f}</div></div>"
+    )
     return f'<div class="cards">{cards}</div>'
 
 
 def _sweep_table(rows: Sequence[SweepRow], threshold: float, best: float) -> str:
     body = []
     for r in rows:
-        style = (' style="background:#fff4e5"' if abs(r.threshold - threshold) < 1e-9 else "")
+        style = ' style="background:#fff4e5"' if abs(r.threshold - threshold) < 1e-9 else ""
         body.append(
             f"<tr{style}><td class=num>{r.threshold:.2f}</td><td class=num>{r.answered:.3f}</td>"
             f"<td class=num>{_fmt(r.em_answered)}</td><td class=num>{_fmt(r.abstain_f1)}</td>"
-            f"<td class=num>{_fmt(r.overall_f1)}</td></tr>")
-    return ("<details><summary>Threshold sweep table (highlighted: the threshold used; best "
-            f"by overall F1: {best:.2f})</summary><table><tr><th class=num>threshold</th>"
-            "<th class=num>answered</th><th class=num>EM on answered</th>"
-            "<th class=num>abstain F1</th><th class=num>overall F1</th></tr>"
-            + "".join(body) + "</table></details>")
+            f"<td class=num>{_fmt(r.overall_f1)}</td></tr>"
+        )
+    return (
+        "<details><summary>Threshold sweep table (highlighted: the threshold used; best "
+        f"by overall F1: {best:.2f})</summary><table><tr><th class=num>threshold</th>"
+        "<th class=num>answered</th><th class=num>EM on answered</th>"
+        "<th class=num>abstain F1</th><th class=num>overall F1</th></tr>"
+        + "".join(body)
+        + "</table></details>"
+    )
 
 
 def render_html(ev: Evaluation) -> str:
@@ -384,11 +479,13 @@ def render_html(ev: Evaluation) -> str:
     threshold, best = cal["threshold"], cal["best_threshold"]
     latencies = [s.record.latency_ms for s in ev.scored]
     title = f"ask eval: {cfg.get('questions_file', '')}"
-    subtitle = (f"{report['questions']} questions ({report['answerable']} answerable, "
-                f"{report['unanswerable']} unanswerable) · format {report.get('format')} · "
-                f"model {report.get('model')} · article-qa {report.get('version')} · "
-                f"answerer {cfg.get('answerer')} · k={cfg.get('k')} · "
-                f"threshold {threshold:.2f}")
+    subtitle = (
+        f"{report['questions']} questions ({report['answerable']} answerable, "
+        f"{report['unanswerable']} unanswerable) · format {report.get('format')} · "
+        f"model {report.get('model')} · article-qa {report.get('version')} · "
+        f"answerer {cfg.get('answerer')} · k={cfg.get('k')} · "
+        f"threshold {threshold:.2f}"
+    )
     groups = worst(ev.scored)
     shown = sum(len(g) for g in groups.values())
     misses_html = []
@@ -398,8 +495,10 @@ def render_html(ev: Evaluation) -> str:
         total = sum(1 for s in ev.scored if _kind(s) == kind)
         if not total:
             continue
-        misses_html.append(f"<h3>{escape(heading)} ({len(group)} of {total} shown)</h3>"
-                           f'<p class="meta">{escape(blurb)}</p>')
+        misses_html.append(
+            f"<h3>{escape(heading)} ({len(group)} of {total} shown)</h3>"
+            f'<p class="meta">{escape(blurb)}</p>'
+        )
         for s in group:
             n += 1
             misses_html.append(_miss(s, n))
@@ -408,13 +507,16 @@ def render_html(ev: Evaluation) -> str:
     if skipped:
         items = "".join(
             f"<li>{escape(str(s['path']))}{':' + str(s['line']) if s['line'] else ''}: "
-            f"{escape(str(s['reason']))}</li>" for s in skipped[:50])
+            f"{escape(str(s['reason']))}</li>"
+            for s in skipped[:50]
+        )
         more = f"<li>… and {len(skipped) - 50} more</li>" if len(skipped) > 50 else ""
-        skipped_html = (f"<h2>Skipped ({len(skipped)})</h2><ul class=skips>{items}{more}</ul>")
+        skipped_html = f"<h2>Skipped ({len(skipped)})</h2><ul class=skips>{items}{more}</ul>"
     notes = "".join(f"<li>{escape(n)}</li>" for n in report.get("notes", []))
     config_rows = "".join(
         f"<tr><td>{escape(str(k))}</td><td><code>{escape(str(v))}</code></td></tr>"
-        for k, v in cfg.items())
+        for k, v in cfg.items()
+    )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">

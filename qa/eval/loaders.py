@@ -22,14 +22,19 @@ from qa.types import Article
 JSONL_SUFFIXES = {".jsonl", ".ndjson"}
 CSV_SUFFIXES = {".csv"}
 JSON_SUFFIXES = {".json"}
-SQUAD_VERSIONS = {"1.1": "squad-v1.1", "v1.1": "squad-v1.1", "2.0": "squad-v2.0",
-                  "v2.0": "squad-v2.0"}
+SQUAD_VERSIONS = {
+    "1.1": "squad-v1.1",
+    "v1.1": "squad-v1.1",
+    "2.0": "squad-v2.0",
+    "v2.0": "squad-v2.0",
+}
 
 
 @dataclass(frozen=True)
 class EvalQuestion:
     """One question of an evaluation set, with its gold answers (empty: the articles do not
     answer it)."""
+
     id: str
     question: str
     answers: tuple[str, ...]
@@ -52,6 +57,7 @@ class EvalQuestion:
 @dataclass(frozen=True)
 class QuestionSet:
     """The questions read from one file, with the lines that were skipped and why."""
+
     path: str
     format: str
     questions: tuple[EvalQuestion, ...]
@@ -111,7 +117,12 @@ def _article_ids(rec: dict[str, Any]) -> tuple[str, ...]:
 
 
 def _question(
-    rec: Any, path: Path, line: int, *, default_id: str, conversation: str | None = None,
+    rec: Any,
+    path: Path,
+    line: int,
+    *,
+    default_id: str,
+    conversation: str | None = None,
     turn: int = 0,
 ) -> EvalQuestion | str:
     """An EvalQuestion, or the reason the record cannot be one."""
@@ -132,10 +143,14 @@ def _question(
     qid = str(raw_id) if raw_id not in (None, "") else default_id
     paragraph = rec.get("paragraph_id")
     return EvalQuestion(
-        id=qid, question=" ".join(question.split()), answers=answers,
+        id=qid,
+        question=" ".join(question.split()),
+        answers=answers,
         article_ids=_article_ids(rec),
         paragraph_id=str(paragraph) if paragraph not in (None, "") else None,
-        conversation=conversation, turn=turn, where=f"{path}:{line}",
+        conversation=conversation,
+        turn=turn,
+        where=f"{path}:{line}",
     )
 
 
@@ -192,8 +207,11 @@ def load_jsonl(path: Path, text: str) -> QuestionSet:
     bad_json: list[Skip] = []
     questions, skipped, kinds = _from_records(_jsonl_records(path, text, bad_json), path)
     skipped = sorted(bad_json + skipped, key=lambda s: s.line or 0)
-    fmt = "conversations" if kinds == {"conversations"} else (
-        "jsonl+conversations" if len(kinds) > 1 else "jsonl")
+    fmt = (
+        "conversations"
+        if kinds == {"conversations"}
+        else ("jsonl+conversations" if len(kinds) > 1 else "jsonl")
+    )
     return QuestionSet(str(path), fmt, tuple(questions), tuple(skipped))
 
 
@@ -203,12 +221,16 @@ def load_csv(path: Path, text: str) -> QuestionSet:
     fields = {(f or "").strip().lower(): f for f in reader.fieldnames or []}
     if "question" not in fields:
         found = ", ".join(repr(f) for f in reader.fieldnames or []) or "none"
-        raise BadInputError(f"{path}: the CSV has no 'question' column (columns: {found}); "
-                            "the first row must name the columns, e.g. question,answer")
+        raise BadInputError(
+            f"{path}: the CSV has no 'question' column (columns: {found}); "
+            "the first row must name the columns, e.g. question,answer"
+        )
     answer_col = fields.get("answer") or fields.get("answers")
     if answer_col is None:
-        raise BadInputError(f"{path}: the CSV has no 'answer' column; give the gold answers "
-                            "there (several separated by |, empty if not answerable)")
+        raise BadInputError(
+            f"{path}: the CSV has no 'answer' column; give the gold answers "
+            "there (several separated by |, empty if not answerable)"
+        )
     questions: list[EvalQuestion] = []
     skipped: list[Skip] = []
     for row in reader:
@@ -217,15 +239,20 @@ def load_csv(path: Path, text: str) -> QuestionSet:
         if not question:
             skipped.append(Skip(str(path), line, "empty 'question' cell"))
             continue
-        answers = tuple(dict.fromkeys(
-            a.strip() for a in (row.get(answer_col) or "").split("|") if a.strip()))
+        answers = tuple(
+            dict.fromkeys(a.strip() for a in (row.get(answer_col) or "").split("|") if a.strip())
+        )
         qid = (row.get(fields["id"]) or "").strip() if "id" in fields else ""
         article = (row.get(fields["article_id"]) or "").strip() if "article_id" in fields else ""
-        questions.append(EvalQuestion(
-            id=qid or f"{path.stem}:{line}", question=" ".join(question.split()),
-            answers=answers, article_ids=tuple(a for a in article.split("|") if a),
-            where=f"{path}:{line}",
-        ))
+        questions.append(
+            EvalQuestion(
+                id=qid or f"{path.stem}:{line}",
+                question=" ".join(question.split()),
+                answers=answers,
+                article_ids=tuple(a for a in article.split("|") if a),
+                where=f"{path}:{line}",
+            )
+        )
     return QuestionSet(str(path), "csv", tuple(questions), tuple(skipped))
 
 
@@ -236,7 +263,8 @@ def squad_version(data: Any, path: Path) -> str:
     if fmt is None:
         raise BadInputError(
             f"{path}: SQuAD JSON version {version!r} is not supported; "
-            "this reads the official v1.1 (\"version\": \"1.1\") and v2.0 (\"version\": \"v2.0\")")
+            'this reads the official v1.1 ("version": "1.1") and v2.0 ("version": "v2.0")'
+        )
     return fmt
 
 
@@ -257,7 +285,8 @@ def load_json(path: Path, text: str) -> QuestionSet:
     if not _is_squad(data):
         raise BadInputError(
             f"{path}: unknown JSON question format; expected official SQuAD JSON "
-            "({\"version\", \"data\": [...]}) or a list of {\"question\", \"answers\"} objects")
+            '({"version", "data": [...]}) or a list of {"question", "answers"} objects'
+        )
     fmt = squad_version(data, path)
     questions = []
     skipped = []
@@ -272,16 +301,23 @@ def load_json(path: Path, text: str) -> QuestionSet:
                 if not isinstance(qa, dict):
                     continue
                 impossible = bool(qa.get("is_impossible"))
-                rec = {"id": qa.get("id"), "question": qa.get("question"),
-                       "answers": [] if impossible else qa.get("answers", []),
-                       "article_id": title, "paragraph_id": f"{title}#p{p}"}
+                rec = {
+                    "id": qa.get("id"),
+                    "question": qa.get("question"),
+                    "answers": [] if impossible else qa.get("answers", []),
+                    "article_id": title,
+                    "paragraph_id": f"{title}#p{p}",
+                }
                 q = _question(rec, path, 0, default_id=f"{title}#p{p}:{len(questions)}")
                 if isinstance(q, str):
                     skipped.append(Skip(str(path), None, f"question {qa.get('id')!r}: {q}"))
                     continue
                 if not q.answers and not impossible:
-                    skipped.append(Skip(str(path), None,
-                                        f"question {q.id!r}: no answers and not is_impossible"))
+                    skipped.append(
+                        Skip(
+                            str(path), None, f"question {q.id!r}: no answers and not is_impossible"
+                        )
+                    )
                     continue
                 questions.append(replace(q, where=f"{path} ({title}, paragraph {p})"))
     return QuestionSet(str(path), fmt, tuple(questions), tuple(skipped))
@@ -290,12 +326,16 @@ def load_json(path: Path, text: str) -> QuestionSet:
 def load_questions(path: Path) -> QuestionSet:
     """Read a question set; the format comes from the suffix and, for JSON, the content."""
     suffix = path.suffix.lower()
-    if path.exists() and path.is_file() and suffix not in (
-            JSONL_SUFFIXES | CSV_SUFFIXES | JSON_SUFFIXES):
+    if (
+        path.exists()
+        and path.is_file()
+        and suffix not in (JSONL_SUFFIXES | CSV_SUFFIXES | JSON_SUFFIXES)
+    ):
         raise BadInputError(
             f"{path}: unknown question file format {suffix or '(no suffix)'!r}; use .jsonl "
-            "(one {\"question\", \"answers\"} object a line, or {\"turns\": [...]} "
-            "conversations), .csv (question,answer columns) or .json (official SQuAD)")
+            '(one {"question", "answers"} object a line, or {"turns": [...]} '
+            "conversations), .csv (question,answer columns) or .json (official SQuAD)"
+        )
     text = _read_text(path)
     if suffix in CSV_SUFFIXES:
         qs = load_csv(path, text)
@@ -306,8 +346,9 @@ def load_questions(path: Path) -> QuestionSet:
     if not qs.questions:
         shown = "; ".join(str(s) for s in qs.skipped[:3])
         more = f" (and {len(qs.skipped) - 3} more)" if len(qs.skipped) > 3 else ""
-        raise BadInputError(f"no questions could be read from {path}"
-                            + (f": {shown}{more}" if shown else ""))
+        raise BadInputError(
+            f"no questions could be read from {path}" + (f": {shown}{more}" if shown else "")
+        )
     return qs
 
 
@@ -386,10 +427,20 @@ def squad_articles(path: Path) -> list[Article]:
         if not isinstance(article, dict):
             continue
         title = str(article.get("title") or f"article-{a}")
-        paras = [p.get("context", "").strip() for p in article.get("paragraphs", [])
-                 if isinstance(p, dict)]
+        paras = [
+            p.get("context", "").strip()
+            for p in article.get("paragraphs", [])
+            if isinstance(p, dict)
+        ]
         body = "\n\n".join(p for p in paras if p)
         if body:
-            out.append(Article(id=title, title=title.replace("_", " "), text=body,
-                               source="SQuAD", path=str(path)))
+            out.append(
+                Article(
+                    id=title,
+                    title=title.replace("_", " "),
+                    text=body,
+                    source="SQuAD",
+                    path=str(path),
+                )
+            )
     return out

@@ -39,9 +39,15 @@ class Evaluation:
 
 
 def evaluate(
-    qs: QuestionSet, candidates: Sequence[Candidate], *, threshold: float,
-    config: dict[str, Any], skipped: Sequence[Skip] = (), model: str | None = None,
-    version: str | None = None, notes: Sequence[str] = (),
+    qs: QuestionSet,
+    candidates: Sequence[Candidate],
+    *,
+    threshold: float,
+    config: dict[str, Any],
+    skipped: Sequence[Skip] = (),
+    model: str | None = None,
+    version: str | None = None,
+    notes: Sequence[str] = (),
 ) -> Evaluation:
     """Score every candidate at ``threshold`` and build the report (metrics, latency, sweep,
     reliability)."""
@@ -70,10 +76,12 @@ def evaluate(
             # The two trivial policies a threshold must beat to be worth setting.
             "answer_whenever_possible_overall_f1": fine[0].overall_f1,
             "always_abstain_overall_f1": (
-                round((len(scored) - answerable) / len(scored), 6) if scored else None),
+                round((len(scored) - answerable) / len(scored), 6) if scored else None
+            ),
             "sweep": [r.to_dict() for r in rows],
-            "reliability": [{"confidence": c, "right": a, "n": n}
-                            for c, a, n in reliability(candidates).bins],
+            "reliability": [
+                {"confidence": c, "right": a, "n": n} for c, a, n in reliability(candidates).bins
+            ],
             "answers_at_0.9": reliability(candidates).at_90,
         },
         "notes": list(notes),
@@ -87,19 +95,28 @@ def result_row(s: Scored) -> dict[str, Any]:
     r = s.record
     q = r.question
     row: dict[str, Any] = {
-        "id": q.id, "question": q.question, "answers": list(q.answers),
-        "answer": s.answer, "abstained": s.abstained, "candidate": r.candidate,
+        "id": q.id,
+        "question": q.question,
+        "answers": list(q.answers),
+        "answer": s.answer,
+        "abstained": s.abstained,
+        "candidate": r.candidate,
         "confidence": round(r.confidence, 4),
         "cited_article_ids": [p.article_id for p in r.passages],
         "gold_article_ids": list(q.article_ids),
         "metrics": s.to_dict(),
-        "latency_ms": r.latency_ms, "stages_ms": r.stages_ms,
+        "latency_ms": r.latency_ms,
+        "stages_ms": r.stages_ms,
     }
     if q.paragraph_id:
         row["paragraph_id"] = q.paragraph_id
     if q.conversation is not None:
-        row.update(conversation=q.conversation, turn=q.turn, history_turns=r.history_turns,
-                   searched_query=r.searched_query)
+        row.update(
+            conversation=q.conversation,
+            turn=q.turn,
+            history_turns=r.history_turns,
+            searched_query=r.searched_query,
+        )
     return row
 
 
@@ -109,8 +126,7 @@ def write_outputs(ev: Evaluation, out: Path) -> list[Path]:
 
     out.mkdir(parents=True, exist_ok=True)
     report = out / "report.json"
-    report.write_text(json.dumps(ev.report, indent=2, ensure_ascii=False) + "\n",
-                      encoding="utf-8")
+    report.write_text(json.dumps(ev.report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     results = out / "results.jsonl"
     with results.open("w", encoding="utf-8") as fh:
         for s in ev.scored:
@@ -147,8 +163,9 @@ def gate_failures(report: dict[str, Any], gates: Sequence[tuple[str, float]]) ->
     for name, floor in gates:
         value = report["metrics"].get(name)
         if value is None:
-            failures.append(f"{name} was not measured on this set, so it cannot be at least "
-                            f"{floor:g}")
+            failures.append(
+                f"{name} was not measured on this set, so it cannot be at least {floor:g}"
+            )
         elif value < floor:
             failures.append(f"{name} = {value:.4f} is below {floor:g}")
     return failures
@@ -218,10 +235,15 @@ def summary_tables(report: dict[str, Any]) -> list[Any]:
     from rich.table import Table
 
     m = report["metrics"]
-    n = {"answerable": report["answerable"], "unanswerable": report["unanswerable"],
-         "all": report["questions"]}
-    title = (f"{report['questions']} questions ({report['answerable']} answerable, "
-             f"{report['unanswerable']} unanswerable)")
+    n = {
+        "answerable": report["answerable"],
+        "unanswerable": report["unanswerable"],
+        "all": report["questions"],
+    }
+    title = (
+        f"{report['questions']} questions ({report['answerable']} answerable, "
+        f"{report['unanswerable']} unanswerable)"
+    )
     table = Table(title=title, title_justify="left")
     table.add_column("metric")
     table.add_column("value", justify="right")
@@ -242,14 +264,27 @@ def sweep_table(rows: Sequence[SweepRow], best: float, current: float) -> Any:
     from rich.table import Table
 
     table = Table(title="abstention threshold sweep (QA_ABSTAIN_THRESHOLD)", title_justify="left")
-    for col in ("threshold", "answered", "EM answered", "F1 answered", "abstain F1",
-                "overall F1", "overall EM"):
+    for col in (
+        "threshold",
+        "answered",
+        "EM answered",
+        "F1 answered",
+        "abstain F1",
+        "overall F1",
+        "overall EM",
+    ):
         table.add_column(col, justify="right", no_wrap=col == "threshold")
     for r in rows:
         mark = " *" if abs(r.threshold - current) < 1e-9 else ""
-        table.add_row(f"{r.threshold:.2f}{mark}", f"{r.answered:.3f}", fmt(r.em_answered),
-                      fmt(r.f1_answered), fmt(r.abstain_f1), fmt(r.overall_f1),
-                      fmt(r.overall_exact_match))
+        table.add_row(
+            f"{r.threshold:.2f}{mark}",
+            f"{r.answered:.3f}",
+            fmt(r.em_answered),
+            fmt(r.f1_answered),
+            fmt(r.abstain_f1),
+            fmt(r.overall_f1),
+            fmt(r.overall_exact_match),
+        )
     return table
 
 

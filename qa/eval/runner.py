@@ -23,9 +23,11 @@ if TYPE_CHECKING:
     from qa.chat.chat import Chat
     from qa.pipeline import Pipeline
 
-TURNS_MODE = ("each turn asked through qa.chat.Chat.answer_history with the earlier turns as "
-              "history: the earlier questions and the bot's own earlier answers (not the gold "
-              "ones; an empty answer where it abstained, as a stored chat session keeps it)")
+TURNS_MODE = (
+    "each turn asked through qa.chat.Chat.answer_history with the earlier turns as "
+    "history: the earlier questions and the bot's own earlier answers (not the gold "
+    "ones; an empty answer where it abstained, as a stored chat session keeps it)"
+)
 
 
 @dataclass(frozen=True)
@@ -61,18 +63,23 @@ class Record:
         return not self.candidate or self.confidence < threshold
 
 
-def record_from_answer(q: EvalQuestion, answer: Answer, latency_ms: float,
-                       history_turns: int = 0) -> Record:
+def record_from_answer(
+    q: EvalQuestion, answer: Answer, latency_ms: float, history_turns: int = 0
+) -> Record:
     """The record of one asked question, from the pipeline's answer."""
     passages = tuple(
         Passage(c.article_id, c.chunk_id, c.title, c.text, c.score, c.answer_start, c.answer_end)
         for c in answer.citations
     )
     return Record(
-        question=q, candidate=answer.answer if not answer.abstained else "",
-        confidence=float(answer.confidence), passages=passages,
-        latency_ms=round(latency_ms, 3), stages_ms=dict(answer.timings_ms),
-        searched_query=answer.searched_query, history_turns=history_turns,
+        question=q,
+        candidate=answer.answer if not answer.abstained else "",
+        confidence=float(answer.confidence),
+        passages=passages,
+        latency_ms=round(latency_ms, 3),
+        stages_ms=dict(answer.timings_ms),
+        searched_query=answer.searched_query,
+        history_turns=history_turns,
     )
 
 
@@ -81,8 +88,13 @@ Tick = Callable[[Record | None], None]
 
 
 def run_questions(
-    pipeline: Pipeline, questions: Sequence[EvalQuestion], *, k: int, threshold: float,
-    chat_dir: Path | None = None, tick: Tick | None = None,
+    pipeline: Pipeline,
+    questions: Sequence[EvalQuestion],
+    *,
+    k: int,
+    threshold: float,
+    chat_dir: Path | None = None,
+    tick: Tick | None = None,
 ) -> tuple[list[Record], list[Skip]]:
     """Ask each question (conversation turns with their history) and record the answers.
 
@@ -107,10 +119,17 @@ def run_questions(
                     current, history = q.conversation, []
                 messages = [*history, ("user", q.question)]
                 started = time.perf_counter()
-                answer = (chat.answer_history(messages, top_k=k) if _takes_top_k(chat)
-                          else chat.answer_history(messages))
-                rec = record_from_answer(q, answer, (time.perf_counter() - started) * 1000,
-                                         history_turns=len(history) // 2)
+                answer = (
+                    chat.answer_history(messages, top_k=k)
+                    if _takes_top_k(chat)
+                    else chat.answer_history(messages)
+                )
+                rec = record_from_answer(
+                    q,
+                    answer,
+                    (time.perf_counter() - started) * 1000,
+                    history_turns=len(history) // 2,
+                )
                 history = [*messages, ("assistant", _shown(rec, threshold))]
         except QAError as exc:
             where = q.where.rsplit(":", 1)

@@ -95,12 +95,18 @@ class Scored:
         c = self.candidate
         q = self.record.question
         out: dict[str, Any] = {
-            "exact_match": self.em, "f1": self.f1,
-            "overall_exact_match": self.overall_em, "overall_f1": round(self.overall_f1, 4),
+            "exact_match": self.em,
+            "f1": self.f1,
+            "overall_exact_match": self.overall_em,
+            "overall_f1": round(self.overall_f1, 4),
         }
         if q.answerable:
-            out.update({f"answer_in_citations@{k}": hit
-                        for k, hit in zip(CITATION_KS, c.in_citations, strict=True)})
+            out.update(
+                {
+                    f"answer_in_citations@{k}": hit
+                    for k, hit in zip(CITATION_KS, c.in_citations, strict=True)
+                }
+            )
         if q.article_ids:
             out["article_rank"] = c.article_rank
         return out
@@ -158,7 +164,8 @@ def metrics(scored: Sequence[Scored]) -> dict[str, float | None]:
     }
     for i, k in enumerate(CITATION_KS):
         out[f"answer_in_citations@{k}"] = _mean(
-            [float(s.candidate.in_citations[i]) for s in answerable])
+            [float(s.candidate.in_citations[i]) for s in answerable]
+        )
     ranks = [s.candidate.article_rank for s in with_article]
     out["article_recall@5"] = _mean([float(r is not None and r <= 5) for r in ranks])
     out["article_mrr"] = _mean([1.0 / r if r else 0.0 for r in ranks])
@@ -194,8 +201,11 @@ def is_right(c: Candidate) -> bool:
 
 def reliability(candidates: Sequence[Candidate]) -> Reliability:
     """Confidence against the share of right answers, in equal-width bins, with the ECE."""
-    pairs = [(min(max(c.record.confidence, 0.0), 1.0), is_right(c)) for c in candidates
-             if c.record.candidate]
+    pairs = [
+        (min(max(c.record.confidence, 0.0), 1.0), is_right(c))
+        for c in candidates
+        if c.record.candidate
+    ]
     if not pairs:
         return Reliability((), None, None, 0)
     bins: list[tuple[float, float, int]] = []
@@ -210,8 +220,9 @@ def reliability(candidates: Sequence[Candidate]) -> Reliability:
         bins.append((round(conf, 4), round(acc, 4), len(inside)))
         ece += len(inside) * abs(conf - acc)
     high = [r for p, r in pairs if p >= 0.9]
-    return Reliability(tuple(bins), ece / len(pairs),
-                       (sum(high) / len(high)) if high else None, len(high))
+    return Reliability(
+        tuple(bins), ece / len(pairs), (sum(high) / len(high)) if high else None, len(high)
+    )
 
 
 # -- latency --------------------------------------------------------------------------------
@@ -227,8 +238,11 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 
 def _summary(values: Sequence[float]) -> dict[str, float]:
-    return {"p50": round(percentile(values, 0.5), 2), "p95": round(percentile(values, 0.95), 2),
-            "max": round(max(values, default=0.0), 2)}
+    return {
+        "p50": round(percentile(values, 0.5), 2),
+        "p95": round(percentile(values, 0.95), 2),
+        "max": round(max(values, default=0.0), 2),
+    }
 
 
 def latency(records: Sequence[Record]) -> dict[str, Any]:
@@ -246,6 +260,7 @@ def latency(records: Sequence[Record]) -> dict[str, Any]:
 @dataclass(frozen=True)
 class SweepRow:
     """The metrics at one abstention threshold."""
+
     threshold: float
     answered: float
     """Share of all questions the bot answers at this threshold."""
@@ -257,8 +272,7 @@ class SweepRow:
     overall_exact_match: float | None
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: (round(v, 6) if isinstance(v, float) else v)
-                for k, v in self.__dict__.items()}
+        return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
 
 
 def grid(step: float = 0.05) -> list[float]:
@@ -273,14 +287,17 @@ def sweep(candidates: Sequence[Candidate], thresholds: Sequence[float]) -> list[
         scored = [score(c, t) for c in candidates]
         answered = [s for s in scored if not s.abstained]
         m = metrics(scored)
-        rows.append(SweepRow(
-            threshold=t,
-            answered=len(answered) / len(scored) if scored else 0.0,
-            em_answered=_mean([s.candidate.em for s in answered]),
-            f1_answered=_mean([s.candidate.f1 for s in answered]),
-            abstain_f1=m["abstain_f1"], overall_f1=m["overall_f1"],
-            overall_exact_match=m["overall_exact_match"],
-        ))
+        rows.append(
+            SweepRow(
+                threshold=t,
+                answered=len(answered) / len(scored) if scored else 0.0,
+                em_answered=_mean([s.candidate.em for s in answered]),
+                f1_answered=_mean([s.candidate.f1 for s in answered]),
+                abstain_f1=m["abstain_f1"],
+                overall_f1=m["overall_f1"],
+                overall_exact_match=m["overall_exact_match"],
+            )
+        )
     return rows
 
 

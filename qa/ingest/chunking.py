@@ -52,7 +52,7 @@ class SentenceSplitter:
                 at = para.find(piece, cursor)
                 if at < 0:  # pysbd normalised something; fall back to a whitespace-tolerant search
                     at = cursor + (len(para[cursor:]) - len(para[cursor:].lstrip()))
-                    piece = para[at: at + len(piece)]
+                    piece = para[at : at + len(piece)]
                 spans.extend(_split_lines(para, at, at + len(piece), p_start))
                 cursor = at + len(piece)
         return spans
@@ -111,7 +111,7 @@ def make_chunks(
     for group in groups:
         if not group:
             continue
-        words = [count(text[s.start:s.end]) for s in group]
+        words = [count(text[s.start : s.end]) for s in group]
         total = sum(words)
         if total <= chunk_words:
             if current_words + total > chunk_words:
@@ -138,7 +138,7 @@ def make_chunks(
             index=i,
             start=w[0].start,
             end=w[-1].end,
-            text=text[w[0].start: w[-1].end],
+            text=text[w[0].start : w[-1].end],
         )
         for i, w in enumerate(windows)
     ]

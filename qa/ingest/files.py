@@ -33,6 +33,7 @@ META_FIELDS = ("title", "author", "source", "url", "date")
 @dataclass(frozen=True)
 class Skip:
     """A file or line that could not be read, with where and why."""
+
     path: str
     line: int | None
     reason: str
@@ -59,8 +60,18 @@ def normalise_date(value: Any) -> str | None:
             return None
     cleaned = re.sub(r"^[A-Za-z]+day,?\s+", "", text)
     cleaned = re.sub(r",?\s+\d{1,2}:\d{2}.*$", "", cleaned)
-    for fmt in ("%d %B %Y", "%B %d, %Y", "%B %d %Y", "%d %b %Y", "%b %d, %Y", "%Y/%m/%d",
-                "%d/%m/%Y", "%Y%m%d", "%Y-%m", "%Y"):
+    for fmt in (
+        "%d %B %Y",
+        "%B %d, %Y",
+        "%B %d %Y",
+        "%d %b %Y",
+        "%b %d, %Y",
+        "%Y/%m/%d",
+        "%d/%m/%Y",
+        "%Y%m%d",
+        "%Y-%m",
+        "%Y",
+    ):
         try:
             return datetime.strptime(cleaned, fmt).date().isoformat()
         except ValueError:
@@ -91,8 +102,11 @@ def _clean_meta(raw: dict[str, Any]) -> dict[str, str | None]:
         value = raw.get(key)
         if key == "author" and isinstance(value, list):
             value = ", ".join(str(v) for v in value)
-        out[key] = normalise_date(value) if key == "date" else (str(value).strip() or None
-                                                                  if value is not None else None)
+        out[key] = (
+            normalise_date(value)
+            if key == "date"
+            else (str(value).strip() or None if value is not None else None)
+        )
     return out
 
 
@@ -133,7 +147,7 @@ def parse_markdown(text: str) -> tuple[dict[str, Any], str]:
         if not isinstance(loaded, dict):
             raise BadInputError("front matter is not a mapping")
         meta = {str(k).lower(): v for k, v in loaded.items()}
-        body = text[m.end():]
+        body = text[m.end() :]
     body = body.strip("\n")
     if "title" not in meta:
         h = re.match(r"^#\s+(.+)$", body, re.M)
@@ -147,7 +161,10 @@ def parse_html(html: str) -> tuple[dict[str, Any], str]:
     import trafilatura
 
     doc = trafilatura.bare_extraction(
-        html, with_metadata=True, include_comments=False, include_tables=False,
+        html,
+        with_metadata=True,
+        include_comments=False,
+        include_tables=False,
         favor_precision=True,
     )
     if doc is None:
@@ -268,7 +285,11 @@ def iter_articles(paths: Iterable[Path]) -> Iterator[Article | Skip]:
                 yield from read_file(path, path_id(path, given))
         else:
             if given.suffix.lower() not in SUPPORTED:
-                yield Skip(str(given), None, f"unsupported file type {given.suffix or '(none)'}; "
-                           f"use one of {', '.join(sorted(SUPPORTED))}")
+                yield Skip(
+                    str(given),
+                    None,
+                    f"unsupported file type {given.suffix or '(none)'}; "
+                    f"use one of {', '.join(sorted(SUPPORTED))}",
+                )
                 continue
             yield from read_file(given, path_id(given, None))

@@ -29,6 +29,7 @@ Progress = Callable[[int, int], None]
 class IngestReport:
     """What an ingest did: articles added, replaced, unchanged, deleted, passages written, and
     what was skipped."""
+
     added: int = 0
     unchanged: int = 0
     replaced: int = 0
@@ -38,11 +39,14 @@ class IngestReport:
     seconds: float = 0.0
 
     def summary(self) -> str:
-        rate = (f", {self.chunks / self.seconds:.0f} chunks/s"
-                if self.seconds and self.chunks else "")
-        return (f"{self.added} added, {self.unchanged} unchanged, {self.replaced} replaced, "
-                f"{self.deleted} deleted, {len(self.skipped)} skipped{self._reasons()} "
-                f"({self.chunks} chunks in {self.seconds:.1f}s{rate})")
+        rate = (
+            f", {self.chunks / self.seconds:.0f} chunks/s" if self.seconds and self.chunks else ""
+        )
+        return (
+            f"{self.added} added, {self.unchanged} unchanged, {self.replaced} replaced, "
+            f"{self.deleted} deleted, {len(self.skipped)} skipped{self._reasons()} "
+            f"({self.chunks} chunks in {self.seconds:.1f}s{rate})"
+        )
 
     def _reasons(self) -> str:
         """``: 2 not valid JSON, 1 empty file``: skip reasons counted, details dropped."""
@@ -53,10 +57,15 @@ class IngestReport:
         return (": " + ", ".join(f"{n} {kind}" for kind, n in counts.items())) if counts else ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"added": self.added, "unchanged": self.unchanged, "replaced": self.replaced,
-                "deleted": self.deleted, "chunks": self.chunks, "seconds": round(self.seconds, 3),
-                "skipped": [{"path": s.path, "line": s.line, "reason": s.reason}
-                            for s in self.skipped]}
+        return {
+            "added": self.added,
+            "unchanged": self.unchanged,
+            "replaced": self.replaced,
+            "deleted": self.deleted,
+            "chunks": self.chunks,
+            "seconds": round(self.seconds, 3),
+            "skipped": [{"path": s.path, "line": s.line, "reason": s.reason} for s in self.skipped],
+        }
 
 
 def content_hash(article: Article) -> str:
@@ -82,6 +91,7 @@ class _Prepared:
 class Ingestor:
     """Reads, annotates, chunks and encodes articles, and commits them in batches (one
     transaction and one FAISS generation each)."""
+
     def __init__(
         self,
         index: ArticleIndex,
@@ -126,8 +136,9 @@ class Ingestor:
                 report.skipped.append(item)
                 continue
             if item.id in seen:
-                report.skipped.append(Skip(item.path or "?", None,
-                                           f"duplicate article id {item.id!r} in this run"))
+                report.skipped.append(
+                    Skip(item.path or "?", None, f"duplicate article id {item.id!r} in this run")
+                )
                 continue
             seen.add(item.id)
             digest = content_hash(item)
@@ -159,8 +170,15 @@ class Ingestor:
             pos = 0
             for p in prepared:
                 n = len(p.chunks)
-                Store.put_article(conn, p.article, p.digest, p.sentences, p.entities,
-                                  p.chunks, vectors[pos:pos + n])
+                Store.put_article(
+                    conn,
+                    p.article,
+                    p.digest,
+                    p.sentences,
+                    p.entities,
+                    p.chunks,
+                    vectors[pos : pos + n],
+                )
                 pos += n
 
         self.index.commit(apply)
@@ -178,7 +196,7 @@ class Ingestor:
         step = 256
         parts = []
         for i in range(0, len(texts), step):
-            parts.append(self.encoder.encode(texts[i:i + step]))
+            parts.append(self.encoder.encode(texts[i : i + step]))
             if self._progress:
                 self._progress(self._done_articles, chunks_before + min(i + step, len(texts)))
         return np.concatenate(parts)
@@ -188,9 +206,13 @@ class Ingestor:
         entities = self.annotator.entities([a.text for a, _, _ in batch])
         out = []
         for (article, digest, _), sents, ents in zip(batch, sentences, entities, strict=True):
-            chunks = make_chunks(article.id, article.text, sents,
-                                 chunk_words=self.manifest.chunk_words,
-                                 overlap=self.manifest.chunk_overlap)
+            chunks = make_chunks(
+                article.id,
+                article.text,
+                sents,
+                chunk_words=self.manifest.chunk_words,
+                overlap=self.manifest.chunk_overlap,
+            )
             out.append(_Prepared(article, digest, sents, ents, chunks))
         return out
 
@@ -201,8 +223,9 @@ def delete_articles(index: ArticleIndex, article_ids: Iterable[str]) -> IngestRe
     ids = list(dict.fromkeys(article_ids))
     missing = [i for i in ids if not index.exists() or index.store.content_hash(i) is None]
     if missing:
-        raise NotFoundError(f"no article with id {', '.join(map(repr, missing))}; "
-                            "`ask stats --articles` lists them")
+        raise NotFoundError(
+            f"no article with id {', '.join(map(repr, missing))}; `ask stats --articles` lists them"
+        )
 
     def apply(conn: Any) -> None:
         for aid in ids:

@@ -38,8 +38,13 @@ def load_tokenizer(path: Path) -> Tokenizer:
 
 
 def featurize(
-    tokenizer: Tokenizer, question: str, contexts: list[str], *, max_length: int = 384,
-    stride: int = 128, max_question_tokens: int = 64,
+    tokenizer: Tokenizer,
+    question: str,
+    contexts: list[str],
+    *,
+    max_length: int = 384,
+    stride: int = 128,
+    max_question_tokens: int = 64,
 ) -> list[Feature]:
     """Split each context into windows of ``max_length`` tokens overlapping by ``stride``.
 
@@ -62,11 +67,18 @@ def featurize(
             c_ids = ids[piece]
             input_ids = [cls_id, *q_ids, sep_id, *c_ids, sep_id]
             types = [0] * (len(q_ids) + 2) + [1] * (len(c_ids) + 1)
-            offsets = ([(-1, -1)] * (len(q_ids) + 2) + [tuple(o) for o in offs[piece]]
-                       + [(-1, -1)])
+            offsets = [(-1, -1)] * (len(q_ids) + 2) + [tuple(o) for o in offs[piece]] + [(-1, -1)]
             cs = len(q_ids) + 2
-            features.append(Feature(ci, input_ids, types, offsets,  # type: ignore[arg-type]
-                                    cs, cs + len(c_ids) - 1))
+            features.append(
+                Feature(
+                    ci,
+                    input_ids,
+                    types,
+                    offsets,  # type: ignore[arg-type]
+                    cs,
+                    cs + len(c_ids) - 1,
+                )
+            )
             if start + room >= len(ids):
                 break
             start += step

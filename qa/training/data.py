@@ -28,6 +28,7 @@ CHECK_SHARE = 10
 class Example:
     """One training or check example: a question, a context, and the answer's offset in it (-1:
     no answer)."""
+
     id: str
     question: str
     context: str
@@ -47,6 +48,7 @@ class Example:
 @dataclass
 class LoadReport:
     """Lines read and lines skipped (file:line: why) while loading training data."""
+
     read: int = 0
     skipped: int = 0
     reasons: list[str] | None = None
@@ -81,8 +83,9 @@ def read_jsonl(path: Path, report: LoadReport) -> Iterator[dict]:
         yield row
 
 
-def _find_answer(text: str, answers: list[str], lo: int = 0, hi: int | None = None
-                 ) -> tuple[int, str] | None:
+def _find_answer(
+    text: str, answers: list[str], lo: int = 0, hi: int | None = None
+) -> tuple[int, str] | None:
     """The first gold answer found in ``text[lo:hi]`` (exact, then ignoring case)."""
     window = text[lo:hi]
     for fold in (False, True):
@@ -93,14 +96,17 @@ def _find_answer(text: str, answers: list[str], lo: int = 0, hi: int | None = No
                 continue
             i = hay.find(a.lower() if fold else a)
             if i >= 0:
-                return lo + i, text[lo + i: lo + i + len(a)]
+                return lo + i, text[lo + i : lo + i + len(a)]
     return None
 
 
 def _texts(path: Path, report: LoadReport) -> dict[str, str]:
     """id -> text of a paragraphs or articles file."""
-    return {row["id"]: row["text"] for row in read_jsonl(path, report)
-            if isinstance(row.get("id"), str) and isinstance(row.get("text"), str)}
+    return {
+        row["id"]: row["text"]
+        for row in read_jsonl(path, report)
+        if isinstance(row.get("id"), str) and isinstance(row.get("text"), str)
+    }
 
 
 def load_squad(directory: Path, source: str, report: LoadReport) -> list[Example]:
@@ -159,8 +165,9 @@ def load_qamr(directory: Path, report: LoadReport, window_chars: int = 300) -> l
             report.skip(where, "no gold answer occurs in the sentence")
             continue
         report.read += 1
-        out.append(Example(row["id"], q, text[lo:hi], found[0] - lo, found[1], "qamr",
-                           tuple(answers)))
+        out.append(
+            Example(row["id"], q, text[lo:hi], found[0] - lo, found[1], "qamr", tuple(answers))
+        )
     return out
 
 
@@ -168,16 +175,28 @@ def load_public(eval_dir: Path) -> tuple[list[Example], LoadReport]:
     """SQuAD v1.1, SQuAD v2.0 (its unanswerable questions; its answerable ones are the
     v1.1 questions again) and QAMR, public questions only."""
     report = LoadReport()
-    missing = [name for name in ("squad-v1.1-dev", "squad-v2.0-dev", "qamr-wikinews")
-               if not (eval_dir / name / "questions.public.jsonl").is_file()]
+    missing = [
+        name
+        for name in ("squad-v1.1-dev", "squad-v2.0-dev", "qamr-wikinews")
+        if not (eval_dir / name / "questions.public.jsonl").is_file()
+    ]
     for name in missing:
         report.skip(str(eval_dir / name), "set not found, not used")
-    v1 = [] if "squad-v1.1-dev" in missing else load_squad(
-        eval_dir / "squad-v1.1-dev", "squad1.1", report)
+    v1 = (
+        []
+        if "squad-v1.1-dev" in missing
+        else load_squad(eval_dir / "squad-v1.1-dev", "squad1.1", report)
+    )
     seen = {e.id for e in v1}
-    v2 = [] if "squad-v2.0-dev" in missing else [
-        e for e in load_squad(eval_dir / "squad-v2.0-dev", "squad2.0", report)
-        if e.id not in seen]
+    v2 = (
+        []
+        if "squad-v2.0-dev" in missing
+        else [
+            e
+            for e in load_squad(eval_dir / "squad-v2.0-dev", "squad2.0", report)
+            if e.id not in seen
+        ]
+    )
     qamr = [] if "qamr-wikinews" in missing else load_qamr(eval_dir / "qamr-wikinews", report)
     examples = v1 + v2 + qamr
     if not examples:

@@ -38,6 +38,7 @@ CALIBRATION_SHARE = 10
 
 _WORD = re.compile(r"\w+")
 
+
 def is_calibration_article(article_id: str) -> bool:
     """Whether a SQuAD train article is kept for calibration (one in ten, by a hash of its id)."""
     digest = hashlib.sha256(article_id.encode("utf-8")).digest()
@@ -47,6 +48,7 @@ def is_calibration_article(article_id: str) -> bool:
 @dataclass(frozen=True)
 class Paragraph:
     """One SQuAD train paragraph."""
+
     id: str
     article_id: str
     text: str
@@ -70,8 +72,7 @@ def load_squad_train(directory: Path, report: LoadReport) -> SquadTrain:
     paragraphs: dict[str, Paragraph] = {}
     for row in read_jsonl(directory / "paragraphs.jsonl", report):
         if isinstance(row.get("id"), str) and isinstance(row.get("text"), str):
-            paragraphs[row["id"]] = Paragraph(row["id"], str(row.get("article_id")),
-                                              row["text"])
+            paragraphs[row["id"]] = Paragraph(row["id"], str(row.get("article_id")), row["text"])
     train: list[Example] = []
     calib: list[Example] = []
     paragraph_of: dict[str, str] = {}
@@ -91,7 +92,7 @@ def load_squad_train(directory: Path, report: LoadReport) -> SquadTrain:
             report.skip(where, "no answer with an offset")
             continue
         start, text = starts[0], answers[0]
-        if para.text[start:start + len(text)] != text:
+        if para.text[start : start + len(text)] != text:
             report.skip(where, "answer offset does not match the paragraph")
             continue
         report.read += 1
@@ -119,8 +120,7 @@ class BM25:
         self.avg = sum(self.lengths) / max(1, len(self.lengths))
         self.n = len(texts)
 
-    def top(self, query: str, k: int = 10, allowed: Iterable[int] | None = None
-            ) -> list[int]:
+    def top(self, query: str, k: int = 10, allowed: Iterable[int] | None = None) -> list[int]:
         """The ``k`` best texts for ``query`` (indexes), among ``allowed`` when given."""
         scores: dict[int, float] = defaultdict(float)
         keep = set(allowed) if allowed is not None else None
@@ -142,13 +142,32 @@ def _lacks(text: str, answers: Iterable[str]) -> bool:
     return all(a.lower() not in low for a in answers)
 
 
-_SWAP_LABELS = frozenset({"PERSON", "ORG", "GPE", "LOC", "NORP", "FAC", "DATE", "CARDINAL",
-                          "MONEY", "PERCENT", "QUANTITY", "EVENT", "WORK_OF_ART", "PRODUCT",
-                          "LANGUAGE", "LAW", "ORDINAL"})
+_SWAP_LABELS = frozenset(
+    {
+        "PERSON",
+        "ORG",
+        "GPE",
+        "LOC",
+        "NORP",
+        "FAC",
+        "DATE",
+        "CARDINAL",
+        "MONEY",
+        "PERCENT",
+        "QUANTITY",
+        "EVENT",
+        "WORK_OF_ART",
+        "PRODUCT",
+        "LANGUAGE",
+        "LAW",
+        "ORDINAL",
+    }
+)
 
 
-def make_negatives(data: SquadTrain, pool: list[Example], *, counts: dict[str, int],
-                   seed: int, nlp: Any | None) -> list[Example]:
+def make_negatives(
+    data: SquadTrain, pool: list[Example], *, counts: dict[str, int], seed: int, nlp: Any | None
+) -> list[Example]:
     """Hard no-answer examples from ``pool`` (training questions only), ``counts[kind]``
     of each kind in NEGATIVE_KINDS."""
     rng = random.Random(seed)
@@ -157,8 +176,7 @@ def make_negatives(data: SquadTrain, pool: list[Example], *, counts: dict[str, i
     for i, p in enumerate(paras):
         by_article[p.article_id].append(i)
     calib_articles = {p.article_id for p in paras if is_calibration_article(p.article_id)}
-    bm25 = BM25([p.text for p in paras]) if counts.get("similar") or counts.get("foreign") \
-        else None
+    bm25 = BM25([p.text for p in paras]) if counts.get("similar") or counts.get("foreign") else None
     order = pool[:]
     rng.shuffle(order)
     out: list[Example] = []
@@ -166,9 +184,13 @@ def make_negatives(data: SquadTrain, pool: list[Example], *, counts: dict[str, i
     def own(ex: Example) -> Paragraph:
         return data.paragraphs[data.paragraph_of[ex.id]]
 
-    def nearest(kind: str, examples: list[Example], depth: int,
-                allowed: Callable[[Paragraph], list[int]],
-                fits: Callable[[Paragraph, Paragraph], bool]) -> None:
+    def nearest(
+        kind: str,
+        examples: list[Example],
+        depth: int,
+        allowed: Callable[[Paragraph], list[int]],
+        fits: Callable[[Paragraph, Paragraph], bool],
+    ) -> None:
         """Pair each question with its best BM25 paragraph among ``allowed`` that ``fits``
         and lacks its answer, until ``counts[kind]`` are made."""
         assert bm25 is not None
@@ -179,25 +201,38 @@ def make_negatives(data: SquadTrain, pool: list[Example], *, counts: dict[str, i
             p = own(ex)
             for j in bm25.top(ex.question, depth, allowed(p)):
                 if fits(p, paras[j]) and _lacks(paras[j].text, ex.answers):
-                    out.append(Example(f"neg:{kind}:{ex.id}", ex.question, paras[j].text, -1,
-                                       "", f"negative:{kind}"))
+                    out.append(
+                        Example(
+                            f"neg:{kind}:{ex.id}",
+                            ex.question,
+                            paras[j].text,
+                            -1,
+                            "",
+                            f"negative:{kind}",
+                        )
+                    )
                     made += 1
                     break
 
     if counts.get("similar") and bm25 is not None:
-        nearest("similar", order, 5, lambda p: by_article[p.article_id],
-                lambda p, q: q.id != p.id)
+        nearest("similar", order, 5, lambda p: by_article[p.article_id], lambda p, q: q.id != p.id)
     if counts.get("foreign") and bm25 is not None:
         train_idx = [i for i, p in enumerate(paras) if p.article_id not in calib_articles]
-        nearest("foreign", list(reversed(order)), 10, lambda p: train_idx,
-                lambda p, q: q.article_id != p.article_id)
+        nearest(
+            "foreign",
+            list(reversed(order)),
+            10,
+            lambda p: train_idx,
+            lambda p, q: q.article_id != p.article_id,
+        )
     if counts.get("swap") and nlp is not None:
         out += swapped_questions(order, own, counts["swap"], rng, nlp)
     return out
 
 
-def swapped_questions(order: list[Example], own: Any, limit: int, rng: random.Random,
-                      nlp: Any) -> list[Example]:
+def swapped_questions(
+    order: list[Example], own: Any, limit: int, rng: random.Random, nlp: Any
+) -> list[Example]:
     """Up to ``limit`` questions of ``order`` with their key entity swapped (see ``swap``);
     ``own(example)`` is the example's paragraph."""
     # Parse about three questions per swap wanted: about half have a usable entity.
@@ -217,17 +252,22 @@ def swapped_questions(order: list[Example], own: Any, limit: int, rng: random.Ra
         low = para.text.lower()
         answer = ex.answer_text.lower()
         # The entity must ground the question in its paragraph and must not be the answer.
-        keys = [e for e in doc.ents if e.label_ in _SWAP_LABELS and e.text.lower() in low
-                and e.text.lower() not in answer]
+        keys = [
+            e
+            for e in doc.ents
+            if e.label_ in _SWAP_LABELS and e.text.lower() in low and e.text.lower() not in answer
+        ]
         if not keys:
             continue
         ent = rng.choice(keys)
-        options = [t for t, art in pools[ent.label_]
-                   if art != para.article_id and t.lower() not in low
-                   and t.lower() != ent.text.lower()]
+        options = [
+            t
+            for t, art in pools[ent.label_]
+            if art != para.article_id and t.lower() not in low and t.lower() != ent.text.lower()
+        ]
         if not options:
             continue
         new = rng.choice(options)
-        q = ex.question[:ent.start_char] + new + ex.question[ent.end_char:]
+        q = ex.question[: ent.start_char] + new + ex.question[ent.end_char :]
         out.append(Example(f"neg:swap:{ex.id}", q, ex.context, -1, "", "negative:swap"))
     return out

