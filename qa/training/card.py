@@ -38,8 +38,10 @@ were right).
   own sigmoid(span - no answer): {fit.get("ece_held_out_uncalibrated")}); right among
   answers at confidence >= 0.9: {fit.get("right_at_0.9_held_out")} (uncalibrated
   {fit.get("right_at_0.9_uncalibrated")}).
-- Abstention threshold {cal.get("threshold")}: the best overall F1 on the calibration
-  questions ({fit.get("overall_f1_at_threshold")}).
+- Abstention threshold {cal.get("threshold")}. The calibration questions' best by overall
+  F1 was {fit.get("best_threshold_on_calibration")} ({fit.get("overall_f1_at_best")}); a
+  threshold given to `ask calibrate-reader --threshold` was chosen with `ask eval --sweep`
+  on the public check questions (the README's quality section).
 
 | signal (standardised) | weight |
 | --- | --- |
