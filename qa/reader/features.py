@@ -55,6 +55,8 @@ def featurize(
     q_ids = q.ids[:max_question_tokens]
     cls_id = tokenizer.token_to_id("[CLS]")
     sep_id = tokenizer.token_to_id("[SEP]")
+    if cls_id is None or sep_id is None:
+        raise ValueError("the tokenizer has no [CLS] or [SEP] token: not a BERT WordPiece one")
     room = max_length - len(q_ids) - 3
     step = max(room - stride, 1)
     features: list[Feature] = []
@@ -67,14 +69,16 @@ def featurize(
             c_ids = ids[piece]
             input_ids = [cls_id, *q_ids, sep_id, *c_ids, sep_id]
             types = [0] * (len(q_ids) + 2) + [1] * (len(c_ids) + 1)
-            offsets = [(-1, -1)] * (len(q_ids) + 2) + [tuple(o) for o in offs[piece]] + [(-1, -1)]
+            offsets: list[tuple[int, int]] = (
+                [(-1, -1)] * (len(q_ids) + 2) + [(o[0], o[1]) for o in offs[piece]] + [(-1, -1)]
+            )
             cs = len(q_ids) + 2
             features.append(
                 Feature(
                     ci,
                     input_ids,
                     types,
-                    offsets,  # type: ignore[arg-type]
+                    offsets,
                     cs,
                     cs + len(c_ids) - 1,
                 )
