@@ -43,7 +43,7 @@ class Settings(BaseSettings):
 
     abstain_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
     """Answers below this confidence become "not in the articles". Unset, each answerer uses
-    its own calibrated value: the trained reader's comes from its manifest (chosen with
+    its own calibrated value: the trained reader's comes from its calibration.json (chosen with
     `ask eval --sweep` on the public sets), the rule answerer's is 0.2."""
 
     reader: str = "auto"
