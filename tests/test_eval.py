@@ -502,7 +502,7 @@ def test_report_html_renders_in_headless_chromium(tmp_path: Path) -> None:
     write_outputs(ev, tmp_path)
     page = (tmp_path / "report.html").read_text()
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
-    assert page.count("<svg") == 3
+    assert page.count("<svg") == 4  # latency, coverage, threshold, reliability
     shot = tmp_path / "report.png"
     proc = subprocess.run(
         [
