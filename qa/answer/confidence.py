@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from qa.reader.model import sigmoid
 from qa.text import MONTHS, NUMBER_WORDS, STOPWORDS
 
 CALIBRATION_FILE = "calibration.json"
@@ -222,7 +223,7 @@ class Calibrator:
         z = self.bias
         for name, m, sd, w in zip(self.names, self.mean, self.scale, self.weights, strict=True):
             z += w * (features.get(name, 0.0) - m) / sd
-        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+        return sigmoid(z)
 
     def to_json(self) -> dict[str, object]:
         return {

@@ -8,7 +8,6 @@ rule answerer answers instead, and every answer says so in its note.
 from __future__ import annotations
 
 import logging
-import math
 import re
 import threading
 from collections.abc import Sequence
@@ -23,7 +22,7 @@ from qa.answer.confidence import (
     signals,
     type_match,
 )
-from qa.reader.model import Reader, ReaderUnavailable, Reading, Span
+from qa.reader.model import Reader, ReaderUnavailable, Reading, Span, sigmoid
 from qa.types import Draft, Hit
 
 log = logging.getLogger(__name__)
@@ -182,7 +181,7 @@ class ReaderAnswerer:
         confidence = (
             calibrator.probability(features)
             if calibrator is not None
-            else 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, sp.score - r.null_score))))
+            else sigmoid(sp.score - r.null_score)
         )
         return Draft(
             answer=hit.article.text[start:end],

@@ -201,11 +201,15 @@ def is_right(c: Candidate) -> bool:
 
 def reliability(candidates: Sequence[Candidate]) -> Reliability:
     """Confidence against the share of right answers, in equal-width bins, with the ECE."""
-    pairs = [
-        (min(max(c.record.confidence, 0.0), 1.0), is_right(c))
-        for c in candidates
-        if c.record.candidate
-    ]
+    return reliability_of(
+        [(c.record.confidence, is_right(c)) for c in candidates if c.record.candidate]
+    )
+
+
+def reliability_of(pairs: Sequence[tuple[float, bool]]) -> Reliability:
+    """The same for plain (confidence, right) pairs: the one ECE of the project, used by
+    ``ask eval`` and by ``ask calibrate-reader``."""
+    pairs = [(min(max(p, 0.0), 1.0), r) for p, r in pairs]
     if not pairs:
         return Reliability((), None, None, 0)
     bins: list[tuple[float, float, int]] = []

@@ -32,6 +32,11 @@ class ReaderUnavailable(Exception):
     """The reader cannot be used; the message says why and what to do."""
 
 
+def sigmoid(x: float) -> float:
+    """The logistic function, clipped so that no logit overflows ``math.exp``."""
+    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, x))))
+
+
 @dataclass(frozen=True)
 class Span:
     """One candidate answer in a passage: character offsets and its score."""
@@ -63,7 +68,7 @@ class Reading:
 
     @property
     def probability(self) -> float:
-        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, self.margin))))
+        return sigmoid(self.margin)
 
     @property
     def runner_up(self) -> float:

@@ -27,6 +27,7 @@ from embeddings.files import atomic_write_text
 from qa.answer.base import AnswerContext
 from qa.answer.confidence import CALIBRATION_FILE, FEATURES, Calibrator
 from qa.errors import BadInputError
+from qa.eval.scoring import reliability_of
 from qa.squad import f1_score
 from qa.training.card import render as render_card
 from qa.training.data import Example, LoadReport
@@ -219,19 +220,6 @@ def fit_logistic(
     return w[:-1], float(w[-1])
 
 
-def ece(confidence: np.ndarray, right: np.ndarray, bins: int = 10) -> float:
-    """Expected calibration error over equal-width confidence bins."""
-    if len(confidence) == 0:
-        return 0.0
-    idx = np.minimum((confidence * bins).astype(int), bins - 1)
-    total = 0.0
-    for b in range(bins):
-        m = idx == b
-        if m.any():
-            total += float(m.sum()) * abs(float(confidence[m].mean()) - float(right[m].mean()))
-    return total / len(confidence)
-
-
 def best_threshold(
     rows: list[Row], probs: np.ndarray, asked_unanswerable: int, asked_answerable: int
 ) -> tuple[float, float]:
@@ -272,13 +260,16 @@ def calibrate(
     w, b = fit_logistic(z[fit_on], y[fit_on])
     p_held = 1.0 / (1.0 + np.exp(-(z[held] @ w + b)))
     raw_held = np.array([rows[i].confidence for i in held])
+    right_held = [bool(v) for v in y[held]]
+    fitted = reliability_of(list(zip(p_held.tolist(), right_held, strict=True)))
+    raw = reliability_of(list(zip(raw_held.tolist(), right_held, strict=True)))
     report: dict[str, Any] = {
         "questions_answered": len(rows),
         "held_out": len(held),
-        "ece_held_out": round(ece(p_held, y[held]), 4),
-        "ece_held_out_uncalibrated": round(ece(raw_held, y[held]), 4),
-        "right_at_0.9_held_out": _precision_at(p_held, y[held], 0.9),
-        "right_at_0.9_uncalibrated": _precision_at(raw_held, y[held], 0.9),
+        "ece_held_out": round(fitted.ece or 0.0, 4),
+        "ece_held_out_uncalibrated": round(raw.ece or 0.0, 4),
+        "right_at_0.9_held_out": _round(fitted.right_at_90),
+        "right_at_0.9_uncalibrated": _round(raw.right_at_90),
     }
     w, b = fit_logistic(z, y)
     probs = 1.0 / (1.0 + np.exp(-(z @ w + b)))
@@ -312,9 +303,8 @@ def calibrate(
     return report
 
 
-def _precision_at(p: np.ndarray, y: np.ndarray, at: float) -> float | None:
-    m = p >= at
-    return round(float(y[m].mean()), 4) if m.any() else None
+def _round(v: float | None) -> float | None:
+    return round(v, 4) if v is not None else None
 
 
 def _record_sha(reader_dir: Path, sha: str) -> dict[str, Any]:
