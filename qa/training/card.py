@@ -147,8 +147,8 @@ README's quality table.
 
 ```
 ./setup.sh --dev
-.venv/bin/ask train-reader --out /tmp/reader     # about 70 min on 2 CPU cores, minutes on a GPU
-.venv/bin/ask calibrate-reader --reader /tmp/reader   # about 10 min
+.venv/bin/ask train-reader --out /tmp/reader     # about 90 min on 2 CPU cores, minutes on a GPU
+.venv/bin/ask calibrate-reader --reader /tmp/reader --threshold 0.28   # about 5 min
 ```
 
 The defaults are the settings above. Runs are seeded; figures from another machine (or
