@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.cors import CORSMiddleware
 from swagger_ui_bundle import swagger_ui_path
 
-from api import openai_compat, routes
+from api import openai_compat, reading, routes
 from api.deps import Services
 from api.errors import install_error_handlers
 from api.middleware import ApiKeyMiddleware, BodyLimitMiddleware, MetricsMiddleware
@@ -42,6 +42,9 @@ def open_pipeline(settings: Settings, svc: Services) -> Pipeline:
     if report is not None:
         log.info("indexed the shipped corpus: %s", report.summary())
     pipeline.warm_up()
+    if settings.warm_ingest:
+        log.info("loading the ingest models (QA_WARM_INGEST)")
+        pipeline.warm_ingest()
     return pipeline
 
 
@@ -74,6 +77,7 @@ def create_app(settings: Settings | None = None, *, pipeline: Pipeline | None = 
     install_error_handlers(app)
     app.include_router(routes.router)
     app.include_router(openai_compat.router)
+    app.include_router(reading.router)
     # FastAPI's own /docs loads Swagger UI from a CDN, which is blank on an offline machine;
     # serve the copy the swagger-ui-bundle package carries (mounted before /static, which
     # would otherwise shadow it).

@@ -44,7 +44,13 @@ def _is_loopback(host: str) -> bool:
     show_default=True,
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
 )
-def serve_cmd(host: str, port: int, log_level: str) -> None:
+@click.option(
+    "--warm-ingest",
+    is_flag=True,
+    help="Load the ingest models at start, so the first POST /articles does not wait for "
+    "them (QA_WARM_INGEST=1).",
+)
+def serve_cmd(host: str, port: int, log_level: str, warm_ingest: bool) -> None:
     """Serve the JSON API, the chat page (/), an OpenAI-compatible endpoint (/v1) and
     metrics over HTTP. QA_API_KEY, when set, is required as a Bearer token."""
     import uvicorn
@@ -52,6 +58,8 @@ def serve_cmd(host: str, port: int, log_level: str) -> None:
     from api.app import create_app
 
     settings = _settings()
+    if warm_ingest:
+        settings = settings.model_copy(update={"warm_ingest": True})
     keyed = settings.api_key is not None and bool(settings.api_key.get_secret_value())
     if not _is_loopback(host) and not keyed:
         click.echo(

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from fastapi import Depends, Request
 
+from api.jobs import Jobs
 from api.metrics import Metrics
 from qa.chat.chat import Chat
 from qa.chat.sessions import ConversationStore
@@ -29,6 +30,7 @@ class Services:
     owns_pipeline: bool = False
     conversations: dict[str, ConversationStore] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    jobs: Jobs = field(default_factory=Jobs)
 
     def conversation_store(self, pipeline: Pipeline) -> ConversationStore:
         """One store per data directory, beside (never inside) the index store."""
@@ -40,6 +42,9 @@ class Services:
             return store
 
     def close(self) -> None:
+        # Running ingest jobs finish first: each commits whole batches, and the pipeline
+        # must outlive them.
+        self.jobs.close()
         with self.lock:
             for store in self.conversations.values():
                 store.close()

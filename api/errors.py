@@ -45,9 +45,15 @@ def error_type(status: int) -> str:
 
 
 def error_body(
-    status: int, message: str, details: list[dict[str, Any]] | None = None, kind: str | None = None
+    status: int,
+    message: str,
+    details: list[dict[str, Any]] | None = None,
+    kind: str | None = None,
+    param: str | None = None,
 ) -> dict[str, Any]:
     err: dict[str, Any] = {"message": message, "type": kind or error_type(status), "code": status}
+    if param is not None:
+        err["param"] = param  # the request field at fault, as OpenAI names it
     if details:
         err["details"] = details
     return {"error": err}
@@ -95,7 +101,11 @@ def install_error_handlers(app: FastAPI) -> None:
         status = int(exc.http_status)  # each QAError class carries its status
         if status >= 500:
             log.error("%s: %s", type(exc).__name__, exc)
-        return error_response(status, str(exc))
+        param = getattr(exc, "param", None)
+        return JSONResponse(
+            error_body(status, str(exc), param=param if isinstance(param, str) else None),
+            status_code=status,
+        )
 
     async def validation_error(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)

@@ -56,6 +56,7 @@ class Metrics:
         self._latency: dict[Labels, _Histogram] = {}
         self._stages: dict[Labels, _Histogram] = {}
         self._errors: dict[Labels, int] = {}
+        self._tasks: dict[Labels, int] = {}
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         key: Labels = (("method", method), ("route", route), ("status", str(status)))
@@ -74,6 +75,13 @@ class Metrics:
         key: Labels = (("type", kind),)
         with self._lock:
             self._errors[key] = self._errors.get(key, 0) + 1
+
+    def count_task(self, task: str) -> None:
+        """A chat client's background prompt (Open WebUI's title, tags...) answered without
+        retrieval."""
+        key: Labels = (("task", task),)
+        with self._lock:
+            self._tasks[key] = self._tasks.get(key, 0) + 1
 
     def render(self, gauges: Iterable[tuple[str, str, float]] = ()) -> str:
         """The exposition text; ``gauges`` are (name, help, value) read by the caller."""
@@ -99,6 +107,12 @@ class Metrics:
             )
             self._counter(
                 out, "articleqa_http_errors_total", "Error answers by error type.", self._errors
+            )
+            self._counter(
+                out,
+                "articleqa_client_tasks_total",
+                "Chat clients' background task prompts answered without retrieval.",
+                self._tasks,
             )
         for name, help_text, value in gauges:
             out += [

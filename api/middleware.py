@@ -10,11 +10,13 @@ import hmac
 import json
 import time
 from typing import Any
+from urllib.parse import parse_qs
 
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import error_body
+from api.links import READ_PREFIX, signed_ok
 from api.metrics import Metrics
 
 OPEN_PATHS = frozenset({"/health", "/", "/favicon.ico"})
@@ -64,6 +66,12 @@ class ApiKeyMiddleware:
         if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
             await self.app(scope, receive, send)
             return
+        if path.startswith(READ_PREFIX):
+            # A reading-page link from a chat reply: signed for its one article.
+            sig = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("sig", [""])[0]
+            if sig and signed_ok(self._key.decode(), path, sig):
+                await self.app(scope, receive, send)
+                return
         header = _header(scope, b"authorization") or b""
         scheme, _, token = header.partition(b" ")
         # compare_digest runs in time independent of where the strings differ.

@@ -1,9 +1,11 @@
 """An OpenAI-compatible chat endpoint, so any chat app that speaks that API can use the
 articles: ``POST /v1/chat/completions`` (plain and streamed) and ``GET /v1/models``.
 
-The reply text carries ``[n]`` markers and a Sources list; the structured citations travel
-in the extra field ``citations`` (and the whole answer object in ``answer``), in streaming
-mode on the final chunk, so a client that keeps extra fields never loses them.
+The reply text carries ``[n]`` markers and a Sources list (one per article, each quoted,
+each linked to the reading page); every marker is also an OpenAI ``url_citation``
+annotation, and the structured citations travel in the extra field ``citations`` (and the
+whole answer object in ``answer``), in streaming mode on the final chunk. What of the
+request is honoured, and what is refused, is in ``api.openai_protocol``.
 """
 
 from __future__ import annotations
@@ -14,18 +16,29 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from api.client_tasks import task_of, task_reply
 from api.deps import get_chat, get_pipeline, services
-from api.render import reply_text
+from api.links import passage_link
+from api.openai_protocol import (
+    ResponseFormat,
+    cut,
+    max_tokens,
+    refuse_unsupported,
+    stop_sequences,
+)
+from api.render import reply_text, url_annotations
 from api.schemas import ERRORS, AnswerOut, CitationOut
 from qa.chat.chat import Chat
+from qa.errors import NotFoundError
 from qa.pipeline import Pipeline
-from qa.types import Answer
+from qa.types import Answer, Citation
 
 router = APIRouter(prefix="/v1", tags=["openai"], responses=ERRORS)
 
@@ -90,15 +103,28 @@ class ChatCompletionRequest(BaseModel):
     )
 
 
+class UrlCitation(BaseModel):
+    start_index: int = Field(description="Where the [n] marker starts in the content.")
+    end_index: int
+    url: str = Field(description="The reading page, scrolled to the quoted passage.")
+    title: str
+
+
+class Annotation(BaseModel):
+    type: Literal["url_citation"] = "url_citation"
+    url_citation: UrlCitation
+
+
 class AssistantMessage(BaseModel):
     role: Literal["assistant"] = "assistant"
     content: str
+    annotations: list[Annotation] = Field(default_factory=list)
 
 
 class Choice(BaseModel):
     index: int
     message: AssistantMessage
-    finish_reason: Literal["stop"]
+    finish_reason: Literal["stop", "length"]
 
 
 class Usage(BaseModel):
@@ -115,7 +141,10 @@ class ChatCompletion(BaseModel):
     choices: list[Choice]
     usage: Usage
     citations: list[CitationOut] = Field(description="Structured citations (extension).")
-    answer: AnswerOut = Field(description="The whole answer object, as POST /ask (extension).")
+    answer: AnswerOut | None = Field(
+        description="The whole answer object, as POST /ask (extension); null for a chat "
+        "client's background task prompt, which is answered without retrieval."
+    )
 
 
 class ModelCard(BaseModel):
@@ -134,13 +163,53 @@ def _tokens(text: str) -> int:
     return len(text.split())
 
 
-def _answer(
-    body: ChatCompletionRequest, request: Request, pipeline: Pipeline, chat: Chat
-) -> Answer:
+def _usage(body: ChatCompletionRequest, text: str) -> dict[str, int]:
+    prompt = sum(_tokens(m.text()) for m in body.messages)
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": _tokens(text),
+        "total_tokens": prompt + _tokens(text),
+    }
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One reply, whole, before any byte is sent: its content as the client gets it (cut to
+    max_tokens, in the response format), why it ended, and its sources."""
+
+    content: str
+    finish: str
+    annotations: list[dict[str, Any]]
+    answer: Answer | None
+
+
+def _reply(body: ChatCompletionRequest, request: Request, chat: Chat) -> Reply:
+    extra = body.model_extra or {}
+    refuse_unsupported(extra)
+    fmt = ResponseFormat(extra.get("response_format"))
+    limit, stops = max_tokens(extra), stop_sequences(extra)
+    svc = services(request)
+    last = next((m.text() for m in reversed(body.messages) if m.role == "user"), "")
+    task = task_of(last)
+    if task is not None:
+        svc.metrics.count_task(task)
+        content, finish = cut(task_reply(task, last), limit, stops)
+        return Reply(content, finish, [], None)
     history = [(m.role, m.text()) for m in body.messages]
     answer = chat.answer_history(history, top_k=body.top_k)
-    services(request).metrics.observe_stages("chat_completions", answer.timings_ms)
-    return answer
+    svc.metrics.observe_stages("chat_completions", answer.timings_ms)
+    key = svc.settings.api_key.get_secret_value() if svc.settings.api_key else None
+    base = str(request.base_url)
+
+    def link(c: Citation) -> str:
+        return passage_link(base, c, key)
+
+    if not fmt.text:
+        content = fmt.render(AnswerOut.of(answer).model_dump(mode="json"))
+        content, finish = cut(content, limit, stops)
+        return Reply(content, finish, [], answer)
+    content, finish = cut(reply_text(answer, link), limit, stops)
+    return Reply(content, finish, url_annotations(content, answer, link), answer)
 
 
 def _chunk(
@@ -162,22 +231,27 @@ def _chunk(
     return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
 
 
-async def _stream(body: ChatCompletionRequest, answer: Answer, text: str) -> AsyncIterator[str]:
+async def _stream(body: ChatCompletionRequest, reply: Reply) -> AsyncIterator[str]:
     cid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
     yield _chunk(cid, created, body.model, {"role": "assistant", "content": ""})
-    pieces = _PIECE.findall(text)
+    pieces = _PIECE.findall(reply.content)
     for i in range(0, len(pieces), 3):
         yield _chunk(cid, created, body.model, {"content": "".join(pieces[i : i + 3])})
         await asyncio.sleep(STREAM_PAUSE_S)
-    data = AnswerOut.of(answer).model_dump()
-    yield _chunk(cid, created, body.model, {}, "stop", citations=data["citations"], answer=data)
+    data = AnswerOut.of(reply.answer).model_dump(mode="json") if reply.answer else None
+    usage = _usage(body, reply.content)
+    # The annotations' indices are into the whole content, so they come once it is all sent.
+    yield _chunk(
+        cid,
+        created,
+        body.model,
+        {"annotations": reply.annotations} if reply.annotations else {},
+        reply.finish,
+        citations=data["citations"] if data else [],
+        answer=data,
+        usage=usage,
+    )
     if body.stream_options is not None and body.stream_options.include_usage:
-        prompt = sum(_tokens(m.text()) for m in body.messages)
-        usage = {
-            "prompt_tokens": prompt,
-            "completion_tokens": _tokens(text),
-            "total_tokens": prompt + _tokens(text),
-        }
         payload = {
             "id": cid,
             "object": "chat.completion.chunk",
@@ -207,33 +281,43 @@ def chat_completions(
     pipeline: Pipeline = Depends(get_pipeline),
     chat: Chat = Depends(get_chat),
 ) -> Any:
-    # The answer is computed before any byte is sent, so bad input is a clean 4xx even
+    # The reply is computed before any byte is sent, so bad input is a clean 4xx even
     # when streaming was asked for.
-    answer = _answer(body, request, pipeline, chat)
-    text = reply_text(answer)
+    reply = _reply(body, request, chat)
     if body.stream:
         return StreamingResponse(
-            _stream(body, answer, text),
+            _stream(body, reply),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
-    data = AnswerOut.of(answer)
-    prompt = sum(_tokens(m.text()) for m in body.messages)
+    data = AnswerOut.of(reply.answer) if reply.answer else None
+    message = AssistantMessage(
+        content=reply.content,
+        annotations=[Annotation.model_validate(a) for a in reply.annotations],
+    )
     return ChatCompletion(
         id=f"chatcmpl-{uuid.uuid4().hex}",
         created=int(time.time()),
         model=body.model,
-        choices=[Choice(index=0, message=AssistantMessage(content=text), finish_reason="stop")],
-        usage=Usage(
-            prompt_tokens=prompt,
-            completion_tokens=_tokens(text),
-            total_tokens=prompt + _tokens(text),
-        ),
-        citations=data.citations,
+        choices=[Choice(index=0, message=message, finish_reason=reply.finish)],  # type: ignore[arg-type]
+        usage=Usage(**_usage(body, reply.content)),
+        citations=data.citations if data else [],
         answer=data,
     )
 
 
+def _models() -> list[ModelCard]:
+    return [ModelCard(id=MODEL_ID, created=0, owned_by="article-qa")]
+
+
 @router.get("/models", response_model=ModelList, summary="The one model this server offers")
 def models() -> ModelList:
-    return ModelList(data=[ModelCard(id=MODEL_ID, created=0, owned_by="article-qa")])
+    return ModelList(data=_models())
+
+
+@router.get("/models/{model_id:path}", response_model=ModelCard, summary="One model")
+def model(model_id: str) -> ModelCard:
+    for card in _models():
+        if card.id == model_id:
+            return card
+    raise NotFoundError(f"no model {model_id!r}; this server offers {MODEL_ID!r}")

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
+import shutil
 import tempfile
-from dataclasses import replace
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import TypeAdapter, ValidationError
 from starlette.datastructures import UploadFile
 
@@ -31,6 +35,7 @@ from api.schemas import (
     HealthOut,
     HitOut,
     IngestOut,
+    JobOut,
     SearchOut,
     to_filters,
 )
@@ -38,14 +43,21 @@ from qa import __version__
 from qa.chat.chat import Chat
 from qa.errors import BadInputError, NotFoundError, TooLargeError
 from qa.ingest.files import SUPPORTED, Skip, read_file
-from qa.ingest.ingestor import IngestReport
+from qa.ingest.ingestor import IngestReport, Progress
 from qa.pipeline import Pipeline
 from qa.types import Article
 
 router = APIRouter(responses=ERRORS)
+log = logging.getLogger(__name__)
 
 _ARTICLES_IN: TypeAdapter[ArticleIn | list[ArticleIn]] = TypeAdapter(ArticleIn | list[ArticleIn])
 MAX_ARTICLES_PER_REQUEST = 1000
+ASYNC_ARTICLES = 5
+"""More articles than this in one POST run as a job (202 at once): ingest takes about 1.3 s
+an article on 2 cores (50 articles took over a minute, issue 12), so 5 answer within the
+usual 10 s client timeout and more would not."""
+JOB_EVENT_S = 1.0
+"""Longest wait between two progress events of a job (sooner when it changes)."""
 UPLOAD_SUFFIXES = sorted(SUPPORTED)
 
 
@@ -166,10 +178,27 @@ async def _read_upload(upload: UploadFile, limit: int) -> bytes:
     return bytes(data)
 
 
-async def _articles_from_request(request: Request, tmp: Path) -> tuple[Path, str, str]:
-    """Write the request's article(s) to a file the readers understand; return it, the id a
-    single-article file gets (the file name's stem, as for ``ask ingest FILE``) and a label
-    naming the source for people."""
+@dataclass(frozen=True)
+class Incoming:
+    """A request's articles written to a file the readers understand: the file, the id a
+    single-article file gets (its name's stem, as for ``ask ingest FILE``), a label naming
+    the source for people, how many articles it holds, whether it runs as a job, and the
+    records refused one by one (a job reports them; a plain request refuses them all)."""
+
+    path: Path
+    article_id: str
+    label: str
+    count: int
+    background: bool
+    refused: list[Skip]
+
+
+def _background(wait: bool | None, count: int) -> bool:
+    return wait is False or (wait is None and count > ASYNC_ARTICLES)
+
+
+async def _articles_from_request(request: Request, tmp: Path, wait: bool | None) -> Incoming:
+    """Write the request's article(s) to a file the readers understand (see Incoming)."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     settings = services(request).settings
     if ctype == "multipart/form-data":
@@ -187,7 +216,7 @@ async def _articles_from_request(request: Request, tmp: Path) -> tuple[Path, str
         data = await _read_upload(upload, settings.max_upload_bytes)
         path = tmp / name
         path.write_bytes(data)
-        return path, Path(name).stem, f"upload:{name}"
+        return Incoming(path, Path(name).stem, f"upload:{name}", 1, wait is False, [])
     if ctype in ("application/json", "") or ctype.endswith("+json"):
         raw = await request.body()
         try:
@@ -201,41 +230,59 @@ async def _articles_from_request(request: Request, tmp: Path) -> tuple[Path, str
                 "the request body is empty: send an article as JSON, "
                 'e.g. {"title": "...", "text": "..."}, or upload a file'
             )
-        try:
-            items = _ARTICLES_IN.validate_python(parsed)
-        except ValidationError as exc:
-            raise RequestValidationError(
-                [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]
-            ) from exc
-        records = items if isinstance(items, list) else [items]
-        if not records:
-            raise BadInputError("the list of articles is empty")
-        if len(records) > MAX_ARTICLES_PER_REQUEST:
+        raw_list = parsed if isinstance(parsed, list) else [parsed]
+        if len(raw_list) > MAX_ARTICLES_PER_REQUEST:
             raise TooLargeError(
-                f"{len(records)} articles in one request; the limit is {MAX_ARTICLES_PER_REQUEST}"
+                f"{len(raw_list)} articles in one request; the limit is {MAX_ARTICLES_PER_REQUEST}"
             )
+        background = _background(wait, len(raw_list))
+        refused: list[Skip] = []
+        if background and isinstance(parsed, list):
+            # A job ingests what it can and reports each record it could not take.
+            records = []
+            for n, raw in enumerate(parsed, 1):
+                try:
+                    records.append(ArticleIn.model_validate(raw))
+                except ValidationError as exc:
+                    e = exc.errors()[0]
+                    where = ".".join(str(p) for p in e["loc"]) or "record"
+                    refused.append(Skip("request body", n, f"{where}: {e['msg']}"))
+        else:
+            try:
+                items = _ARTICLES_IN.validate_python(parsed)
+            except ValidationError as exc:
+                raise RequestValidationError(
+                    [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]
+                ) from exc
+            records = items if isinstance(items, list) else [items]
+        if not records and not refused:
+            raise BadInputError("the list of articles is empty")
         # JSON Lines named "api": records without an id get "api:<hash of the text>".
         path = tmp / "api.jsonl"
         path.write_text(
             "\n".join(json.dumps(r.model_dump(exclude_none=True)) for r in records) + "\n",
             encoding="utf-8",
         )
-        return path, "api", "request body"
+        return Incoming(path, "api", "request body", len(raw_list), background, refused)
     raise UnsupportedMediaError(
         f"cannot read a {ctype} body; send application/json or a multipart/form-data upload"
     )
 
 
 def _ingest(
-    pipeline: Pipeline, path: Path, article_id: str, label: str
+    pipeline: Pipeline, incoming: Incoming, progress: Progress | None = None
 ) -> tuple[IngestReport, list[str]]:
     """Read with the same readers as ``ask ingest``, naming the source for people instead of
-    the temporary path."""
+    the temporary path; records refused one by one are reported as skipped."""
     items: list[Article | Skip] = [
-        replace(item, path=label) for item in read_file(path, article_id)
+        *incoming.refused,
+        *(
+            replace(item, path=incoming.label)
+            for item in read_file(incoming.path, incoming.article_id)
+        ),
     ]
     ids = [i.id for i in items if isinstance(i, Article)]
-    return pipeline.ingest_articles(items), ids
+    return pipeline.ingest_articles(items, progress), ids
 
 
 @router.post(
@@ -247,15 +294,44 @@ def _ingest(
     openapi_extra=_UPLOAD_BODY,
     responses={
         200: {"model": IngestOut, "description": "Nothing new: all unchanged"},
+        202: {
+            "model": JobOut,
+            "description": f"More than {ASYNC_ARTICLES} articles (or wait=false): queued as "
+            "a job; follow it at GET /jobs/{id}",
+        },
         415: {"description": "Unsupported upload type"},
     },
 )
 async def add_articles(
-    request: Request, response: Response, pipeline: Pipeline = Depends(get_pipeline)
-) -> IngestOut:
-    with tempfile.TemporaryDirectory(prefix="article-qa-upload-") as tmp:
-        path, article_id, label = await _articles_from_request(request, Path(tmp))
-        report, ids = await run_in_threadpool(_ingest, pipeline, path, article_id, label)
+    request: Request,
+    response: Response,
+    wait: bool | None = Query(
+        default=None,
+        description=f"true: answer when ingested; false: answer 202 with a job at once; "
+        f"default: a job for more than {ASYNC_ARTICLES} articles.",
+    ),
+    pipeline: Pipeline = Depends(get_pipeline),
+) -> Any:
+    tmp = Path(tempfile.mkdtemp(prefix="article-qa-upload-"))
+    try:
+        incoming = await _articles_from_request(request, tmp, wait)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if incoming.background:
+        jobs = services(request).jobs
+        job = jobs.submit(
+            incoming.count, lambda progress: _ingest(pipeline, incoming, progress), cleanup=tmp
+        )
+        return JSONResponse(
+            JobOut.of(job).model_dump(mode="json"),
+            status_code=202,
+            headers={"Location": f"/jobs/{job.id}"},
+        )
+    try:
+        report, ids = await run_in_threadpool(_ingest, pipeline, incoming)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     out = IngestOut(**report.to_dict(), article_ids=ids)
     if not (report.added or report.replaced or report.unchanged):
         reasons = "; ".join(f"{s}" for s in report.skipped) or "no article found"
@@ -263,6 +339,49 @@ async def add_articles(
     if not (report.added or report.replaced):
         response.status_code = 200
     return out
+
+
+@router.get(
+    "/jobs/{job_id}",
+    response_model=JobOut,
+    tags=["articles"],
+    summary="An ingestion job: progress, per-item problems, end state",
+)
+def get_job(job_id: str, request: Request) -> JobOut:
+    job = services(request).jobs.get(job_id)
+    if job is None:
+        raise NotFoundError(f"no job {job_id!r} (jobs are kept while the server runs)")
+    return JobOut.of(job)
+
+
+@router.get(
+    "/jobs/{job_id}/events",
+    tags=["articles"],
+    summary="An ingestion job's progress as server-sent events, until it ends",
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def job_events(job_id: str, request: Request) -> StreamingResponse:
+    job = services(request).jobs.get(job_id)
+    if job is None:
+        raise NotFoundError(f"no job {job_id!r} (jobs are kept while the server runs)")
+
+    async def events() -> AsyncIterator[str]:
+        last: dict[str, Any] | None = None
+        while True:
+            state = JobOut.of(job).model_dump(mode="json")
+            if state != last:
+                yield f"data: {json.dumps(state)}\n\n"
+                last = state
+            if job.over:
+                return
+            if await request.is_disconnected():
+                log.info("job %s: the events client went away", job.id)
+                return
+            await run_in_threadpool(job.wait, JOB_EVENT_S)
+
+    return StreamingResponse(
+        events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+    )
 
 
 @router.get(
@@ -318,6 +437,7 @@ def get_article(
         source=article.source,
         url=article.url,
         date=article.date,
+        date_raw=article.date_raw,
         chars=len(article.text),
         text=article.text,
         chunks=chunks,

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from qa.ingest.files import normalise_date
+from qa.ingest.files import id_problem, normalise_date
 from qa.types import Answer, Filters, Hit
 
 # Requests refuse unknown fields: a misspelt ``top_k`` should fail loudly, not be ignored.
@@ -115,6 +115,11 @@ class AnswerOut(BaseModel):
     note: str | None = Field(
         default=None, description="How the answer was made, when worth saying (LLM checks)."
     )
+    unclear: str | None = Field(
+        default=None,
+        description="The word that made the question unanswerable as asked (a pronoun with "
+        "nothing to refer to); the reply asks which one is meant.",
+    )
 
     @classmethod
     def of(cls, answer: Answer) -> AnswerOut:
@@ -180,6 +185,14 @@ class ArticleIn(BaseModel):
     url: str | None = Field(default=None, max_length=2000)
     date: str | None = Field(default=None, max_length=100)
 
+    @field_validator("id")
+    @classmethod
+    def _printable_id(cls, value: str | None) -> str | None:
+        problem = id_problem(value) if value is not None else None
+        if problem:
+            raise ValueError(problem)
+        return value
+
 
 class SkipOut(BaseModel):
     path: str
@@ -195,9 +208,37 @@ class IngestOut(BaseModel):
     chunks: int
     seconds: float
     skipped: list[SkipOut]
+    warnings: list[SkipOut] = Field(
+        default_factory=list,
+        description="Ingested, with something to say (a date that is not a date, kept raw).",
+    )
     article_ids: list[str] = Field(
         default_factory=list, description="Ids of the articles read from this request."
     )
+
+
+class JobOut(BaseModel):
+    """An ingestion job (``POST /articles`` with many articles): progress and outcome."""
+
+    id: str
+    state: Literal["queued", "running", "done", "failed"]
+    articles_total: int = Field(description="Articles in the request.")
+    articles_done: int
+    chunks_done: int
+    created: float = Field(description="Unix time.")
+    started: float | None
+    finished: float | None
+    result: IngestOut | None = Field(
+        description="Once done: the ingest report, with every skipped item and why."
+    )
+    error: str | None = Field(description="Why the job failed, when it did.")
+    status_url: str
+    events_url: str
+
+    @classmethod
+    def of(cls, job: Any) -> JobOut:
+        d = job.to_dict()
+        return cls(**d, status_url=f"/jobs/{job.id}", events_url=f"/jobs/{job.id}/events")
 
 
 class ArticleSummary(BaseModel):
@@ -220,6 +261,9 @@ class ArticleList(BaseModel):
 class ArticleOut(ArticleSummary):
     text: str
     chunks: int
+    date_raw: str | None = Field(
+        default=None, description="The date as written, when it could not be read as one."
+    )
 
 
 class HealthOut(BaseModel):

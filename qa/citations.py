@@ -19,11 +19,20 @@ def citation_order(count: int, draft: Draft) -> list[int]:
     return order
 
 
+def article_numbers(hits: Sequence[Hit], order: Sequence[int]) -> list[int]:
+    """One number per article, in order of first appearance: the passages of one article
+    share its number, so a reader sees one source with several quoted passages, not the
+    same report as [1] and [2]. Position ``k`` of ``order`` gets ``result[k]``."""
+    seen: dict[str, int] = {}
+    return [seen.setdefault(hits[i].article.id, len(seen) + 1) for i in order]
+
+
 def cite(hits: Sequence[Hit], draft: Draft) -> tuple[Citation, ...]:
-    """Number the passages in :func:`citation_order`."""
+    """Number the passages in :func:`citation_order`, one number per article."""
     order = citation_order(len(hits), draft)
+    numbers = article_numbers(hits, order)
     out = []
-    for number, i in enumerate(order, 1):
+    for number, i in zip(numbers, order, strict=True):
         hit = hits[i]
         a_start = a_end = None
         if (
@@ -53,7 +62,17 @@ def cite(hits: Sequence[Hit], draft: Draft) -> tuple[Citation, ...]:
                 score=round(hit.score, 4),
             )
         )
-    return tuple(out)
+    # An article's passages side by side under its number (stable: the answer's stays first).
+    return tuple(sorted(out, key=lambda c: c.number))
+
+
+def by_source(citations: Sequence[Citation]) -> list[list[Citation]]:
+    """The citations grouped by number (one group per article), in number order; each group
+    keeps every passage quoted from that article, in the order cited."""
+    groups: dict[int, list[Citation]] = {}
+    for c in citations:
+        groups.setdefault(c.number, []).append(c)
+    return [groups[n] for n in sorted(groups)]
 
 
 NO_ANSWER = "The articles do not answer this question."

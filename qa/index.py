@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -188,11 +189,32 @@ class ArticleIndex:
             self._build_vectors().save(vectors_path(self.data_dir, generation))
             self._vectors = None
 
-    def _remove_stale_temporaries(self) -> None:
+    def _remove_stale_temporaries(self) -> int:
         """Temporary files an interrupted writer left; called holding the store's write
         lock, so no other writer can be producing one now."""
-        for path in self.data_dir.glob("vectors-g*.faiss.*.tmp"):
-            path.unlink(missing_ok=True)
+        removed = 0
+        for pattern in ("vectors-g*.faiss.*.tmp", MANIFEST + ".*.tmp"):
+            for path in self.data_dir.glob(pattern):
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
+    def sweep_temporaries(self) -> int:
+        """At start: remove what a crashed writer left behind (a half-written FAISS file can
+        be as large as the index). Only when no other process is writing: the write lock is
+        tried without waiting, and if another writer holds it the files are left to the next
+        commit, which sweeps them too. Returns how many were removed."""
+        if not self.exists() or not any(self.data_dir.glob("*.tmp")):
+            return 0
+        conn = self.store.conn
+        try:
+            conn.execute("PRAGMA busy_timeout = 0")
+            with self._lock, self.store.write():
+                return self._remove_stale_temporaries()
+        except sqlite3.OperationalError:
+            return 0  # another process is writing: its files are not orphans
+        finally:
+            conn.execute("PRAGMA busy_timeout = 30000")
 
     def _prune(self, keep: int) -> None:
         for path in self.data_dir.glob("vectors-g*.faiss"):

@@ -308,6 +308,13 @@ class Pipeline:
             self.query_encoder.encode(["warm up"])
         self.answerer.warm_up()
 
+    def warm_ingest(self) -> None:
+        """Load the ingest models (sentence-transformers, spaCy) now, so that the first
+        ingest does not pay for them inside a request (``ask serve --warm-ingest``)."""
+        self.doc_encoder.encode(["warm up"])
+        self.annotator.sentences("Warm up. Now.")
+        self.annotator.entities(["Warm up in Seoul."])
+
     @property
     def threshold(self) -> float:
         """The abstention threshold: QA_ABSTAIN_THRESHOLD, else the answerer's own."""
@@ -480,6 +487,12 @@ def build_pipeline(
     settings = settings or Settings()
     use_threads(1)
     index = ArticleIndex(settings.data_dir, hnsw_threshold=settings.hnsw_threshold)
+    try:
+        swept = index.sweep_temporaries()
+        if swept:
+            log.warning("removed %d temporary file(s) left by an interrupted write", swept)
+    except OSError as exc:  # a read-only data directory: nothing to sweep, nothing to fear
+        log.debug("could not sweep temporaries: %s", exc)
     if answerer is None:
         from qa.answer.rules import RuleAnswerer
 

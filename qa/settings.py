@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     corpus_dir: Path = DEFAULT_CORPUS
     auto_ingest: bool = True
     """The first ``ask`` on an empty data directory ingests ``corpus_dir``."""
+    warm_ingest: bool = False
+    """A server loads the ingest models at start (about 10 s and 600 MB), so that the first
+    ``POST /articles`` does not; for servers that ingest (``ask serve --warm-ingest``)."""
 
     hnsw_threshold: int = Field(default=100_000, ge=1)
     """Chunk count from which the dense index switches from exact to HNSW."""

@@ -33,6 +33,7 @@ CREATE TABLE IF NOT EXISTS articles (
     text TEXT NOT NULL,
     sentences TEXT NOT NULL,
     entities TEXT NOT NULL,
+    date_raw TEXT,
     ingested_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
 );
 CREATE INDEX IF NOT EXISTS articles_source ON articles(source);
@@ -84,6 +85,8 @@ def _article(row: sqlite3.Row) -> Article:
         url=row["url"],
         date=row["date"],
         path=row["path"],
+        # Stores written before date_raw existed lack the column (Row's `in` tests values).
+        date_raw=row["date_raw"] if "date_raw" in row.keys() else None,  # noqa: SIM118
     )
 
 
@@ -119,6 +122,10 @@ class Store:
                 self.conn.execute("PRAGMA journal_mode = WAL")
                 self.conn.execute("PRAGMA synchronous = NORMAL")
                 self.conn.executescript(_SCHEMA)
+                cols = {r[1] for r in self.conn.execute("PRAGMA table_info(articles)")}
+                if "date_raw" not in cols:
+                    # An additive column: older stores gain it in place, their rows NULL.
+                    self.conn.execute("ALTER TABLE articles ADD COLUMN date_raw TEXT")
                 self.conn.execute(
                     "INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,)
                 )
@@ -336,7 +343,7 @@ class Store:
         Store.delete_article(conn, article.id)
         conn.execute(
             "INSERT INTO articles (id, title, author, source, url, date, path, content_hash, "
-            "text, sentences, entities) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            "text, sentences, entities, date_raw) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 article.id,
                 article.title,
@@ -349,6 +356,7 @@ class Store:
                 article.text,
                 _spans_json(sentences),
                 _spans_json(entities),
+                article.date_raw,
             ),
         )
         for chunk, vec in zip(chunks, vectors, strict=True):

@@ -20,6 +20,9 @@ class Article:
     """ISO 8601 (YYYY-MM-DD) when known."""
     path: str | None = None
     """Where it was read from, for people; never used as identity once ``id`` is set."""
+    date_raw: str | None = None
+    """The date as written when it could not be read as a date (``date`` is then None): kept,
+    and reported as a warning at ingest, never silently dropped."""
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,9 @@ class Answer:
     searched_query: str | None = None
     note: str | None = None
     """Said to the reader about how the answer was made (an LLM reply replaced, say)."""
+    unclear: str | None = None
+    """What made the question impossible to answer as asked: a pronoun with nothing to refer
+    to ("them" as a conversation's first message). The reply asks which one is meant."""
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

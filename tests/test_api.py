@@ -346,6 +346,12 @@ def test_ingest_json_article_then_delete(
     ans = wclient.post("/ask", json={"question": "How many otters did volunteers count?"}).json()
     assert ans["citations"][0]["article_id"] == ARTICLE["id"]
     assert wclient.post("/articles", json=ARTICLE).status_code == 200  # unchanged
+    undated = {"id": "undated-otters", "text": "Otters, again.", "date": "last Tuesday-ish"}
+    r = wclient.post("/articles", json=undated)
+    assert r.status_code == 201 and "not a date" in r.json()["warnings"][0]["reason"]
+    got = wclient.get("/articles/undated-otters").json()
+    assert got["date"] is None and got["date_raw"] == "last Tuesday-ish"
+    assert wclient.delete("/articles/undated-otters").json()["deleted"] == 1
     r = wclient.delete(f"/articles/{ARTICLE['id']}")
     assert r.status_code == 200 and r.json()["deleted"] == 1
     assert_error(wclient.get(f"/articles/{ARTICLE['id']}"), 404)
@@ -407,6 +413,8 @@ def test_bad_uploads(wclient: TestClient, name: str, data: bytes, status: int, w
         [ARTICLE, {"id": "x", "text": ""}],  # one bad record refuses the whole request
         [],
         {"text": "x", "colour": "red"},
+        {"id": "two\nlines", "text": "x"},  # control characters in ids
+        [ARTICLE, {"id": "esc\u001b[0m", "text": "x"}],
     ],
 )
 def test_bad_json_articles(wclient: TestClient, body: Any) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from qa.chat.chat import Chat
+from qa.chat.dangling import dangling_pronoun
 from qa.chat.followup import Turn, resolve_followup
 from qa.chat.sessions import ConversationStore
 from qa.errors import BadInputError, NotFoundError, TooLargeError
@@ -394,6 +395,47 @@ def fake_chat(tmp_path: Path) -> tuple[Chat, FakePipeline]:
     return Chat(fake, ConversationStore(tmp_path / "chat.sqlite")), fake  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("question", "word"),
+    [
+        ("How many of them were killed?", "them"),
+        ("When did he die?", "he"),
+        ("What is its capital?", "its"),
+        ("And how many of those were wounded?", "those"),
+        ("Where was it built?", "it"),
+        ("What did they say?", "they"),
+        ("How many soldiers did Russia say they lost?", None),
+        ("How long does it take to fly to Seoul?", None),
+        ("Is it true that Sweden won?", None),
+        ("How many of those troops died?", None),
+        ("How many troops did North Korea send to Russia?", None),
+    ],
+)
+def test_dangling_pronouns(question: str, word: str | None) -> None:
+    assert dangling_pronoun(question) == word
+
+
+def test_a_first_message_pronoun_asks_instead_of_guessing(tmp_path: Path) -> None:
+    chat, fake = fake_chat(tmp_path)
+    reply = chat.reply("How many of them were killed?")
+    assert fake.calls == []  # nothing retrieved, no figure guessed
+    a = reply.answer
+    assert a.abstained and a.answer == "" and a.confidence == 0.0 and a.unclear == "them"
+    assert a.note and "them" in a.note and "mean" in a.note
+    assert chat.store.turns(reply.session_id)  # the turn is kept, so the next one can refer
+    history = chat.answer_history([("user", "When did he resign?")])
+    assert history.unclear == "he" and fake.calls == []
+    # With something to refer to, the pronoun is resolved and the question asked.
+    chat.answer_history(
+        [
+            ("user", FOUNDING_Q),
+            ("assistant", "around 11,000 [1]"),
+            ("user", "How many of them were killed?"),
+        ]
+    )
+    assert fake.calls and "them" not in fake.calls[-1]["searched_query"].split()
+
+
 def test_a_new_session_is_created_and_turns_are_kept(tmp_path: Path) -> None:
     chat, fake = fake_chat(tmp_path)
     first = chat.reply(FOUNDING_Q)
@@ -417,7 +459,7 @@ def test_a_new_session_is_created_and_turns_are_kept(tmp_path: Path) -> None:
     # another session does not see this one's history
     other = chat.reply("How many of them were killed?")
     assert other.session_id != first.session_id
-    assert other.answer.searched_query == "How many of them were killed?"
+    assert other.answer.unclear == "them"  # nothing in this session for "them" to refer to
 
 
 def test_unknown_session_is_not_found_and_nothing_is_stored(tmp_path: Path) -> None:

@@ -58,7 +58,10 @@ def test_json_answer_object_and_citation_offsets(corpus_copy: Path) -> None:
     assert isinstance(data["evidence"], str)
     cits = data["citations"]
     assert 1 <= len(cits) <= 5
-    assert [c["number"] for c in cits] == list(range(1, len(cits) + 1))
+    # One number per article: passages of one article share it, numbers have no gaps.
+    numbers = [c["number"] for c in cits]
+    assert numbers == sorted(numbers) and sorted(set(numbers)) == list(range(1, max(numbers) + 1))
+    assert len({c["article_id"] for c in cits}) == len(set(numbers))
     store = Store(corpus_copy / "store.sqlite", readonly=True)
     try:
         for c in cits:

@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import openai
 import pytest
+from pydantic import BaseModel
 
 from tests.api_helpers import copy_index, running_server
 from tests.conftest import FOUNDING_Q
@@ -121,3 +123,80 @@ def test_errors_reach_the_client(client: openai.OpenAI, base_url: str) -> None:
     with pytest.raises(openai.AuthenticationError):
         bad.models.list()
     assert httpx.get(base_url + "/health").status_code == 200
+
+
+def test_annotations_reach_the_openai_client(client: openai.OpenAI, base_url: str) -> None:
+    resp = client.chat.completions.create(
+        model="article-qa", messages=[{"role": "user", "content": FOUNDING_Q}]
+    )
+    msg = resp.choices[0].message
+    content = msg.content or ""
+    assert msg.annotations, "url_citation annotations are typed fields of the client"
+    for a in msg.annotations:
+        assert a.type == "url_citation"
+        cite = a.url_citation
+        assert content[cite.start_index : cite.end_index].startswith("[")
+        assert cite.url.startswith(base_url + "/read/")
+    # The link opens in a browser that has no key: it is signed for its article.
+    page = httpx.get(msg.annotations[0].url_citation.url, timeout=30)
+    assert page.status_code == 200 and "11,000" in page.text
+
+
+def test_protocol_through_the_openai_client(client: openai.OpenAI) -> None:
+    msgs: list[Any] = [{"role": "user", "content": FOUNDING_Q}]
+    cut = client.chat.completions.create(model="article-qa", messages=msgs, max_tokens=2)
+    assert cut.choices[0].finish_reason == "length" and cut.usage is not None
+    assert cut.usage.completion_tokens == 2
+    assert client.models.retrieve("article-qa").id == "article-qa"
+    with pytest.raises(openai.NotFoundError):
+        client.models.retrieve("gpt-4o")
+    for field, value in (("n", 2), ("logprobs", True)):
+        with pytest.raises(openai.BadRequestError) as err:
+            client.chat.completions.create(model="article-qa", messages=msgs, **{field: value})
+        assert field in str(err.value)
+    with pytest.raises(openai.BadRequestError) as err:
+        client.chat.completions.create(
+            model="article-qa",
+            messages=msgs,
+            tools=[{"type": "function", "function": {"name": "f", "parameters": {}}}],
+        )
+    assert "tools" in str(err.value)
+
+
+class Figure(BaseModel):
+    answer: str
+    confidence: float
+    abstained: bool
+
+
+def test_structured_output_with_the_openai_client(client: openai.OpenAI) -> None:
+    parsed = client.chat.completions.parse(
+        model="article-qa",
+        messages=[{"role": "user", "content": FOUNDING_Q}],
+        response_format=Figure,
+    )
+    fig = parsed.choices[0].message.parsed
+    assert fig is not None and "11,000" in fig.answer and not fig.abstained
+
+
+def test_langchain(base_url: str) -> None:
+    from langchain_openai import ChatOpenAI
+
+    llm = ChatOpenAI(
+        model="article-qa", base_url=base_url + "/v1", api_key=KEY, max_retries=0, timeout=60
+    )
+    reply = llm.invoke(FOUNDING_Q)
+    assert "11,000" in str(reply.content) and "[1]" in str(reply.content)
+    streamed = "".join(str(c.content) for c in llm.stream(FOUNDING_Q))
+    assert "11,000" in streamed
+    structured = llm.with_structured_output(Figure, method="json_schema").invoke(FOUNDING_Q)
+    assert isinstance(structured, Figure) and "11,000" in structured.answer
+    as_json = llm.with_structured_output(method="json_mode").invoke(FOUNDING_Q)
+    assert isinstance(as_json, dict) and "11,000" in as_json["answer"]
+    with pytest.raises(openai.BadRequestError) as err:
+        llm.with_structured_output(Figure, method="function_calling").invoke(FOUNDING_Q)
+    assert "tools" in str(err.value)
+    cut = ChatOpenAI(
+        model="article-qa", base_url=base_url + "/v1", api_key=KEY, max_tokens=2, max_retries=0
+    ).invoke(FOUNDING_Q)
+    assert cut.response_metadata.get("finish_reason") == "length"

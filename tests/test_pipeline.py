@@ -90,3 +90,60 @@ def test_bad_setting_is_a_config_error_naming_the_variable(monkeypatch: pytest.M
         load_settings()
     monkeypatch.setenv("QA_TOP_K", "5")
     assert load_settings().top_k == 5
+
+
+def test_an_unreadable_date_is_kept_raw_and_warned(fast, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    pipeline, _ = fast
+    src = tmp_path / "in.jsonl"
+    src.write_text(
+        '{"id": "a", "text": "One article with a date.", "date": "the ides of March"}\n'
+        '{"id": "b", "text": "Another, dated properly.", "date": "11 February 2025"}\n'
+    )
+    report = pipeline.ingest([src])
+    assert report.added == 2 and not report.skipped
+    assert [w.reason for w in report.warnings] == [
+        "article 'a': date 'the ides of March' is not a date; kept as written (date_raw) "
+        "and treated as undated"
+    ]
+    assert "1 warnings" in report.summary()
+    a, b = pipeline.article("a"), pipeline.article("b")
+    assert a is not None and a.date is None and a.date_raw == "the ides of March"
+    assert b is not None and b.date == "2025-02-11" and b.date_raw is None
+    again = pipeline.ingest([src])  # the raw date is part of identity: nothing changes
+    assert again.unchanged == 2 and again.added == again.replaced == 0
+
+
+def test_control_characters_in_ids_are_refused(fast, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    pipeline, _ = fast
+    pipeline.ingest_articles(ARTICLES)
+    src = tmp_path / "in.jsonl"
+    src.write_text(
+        '{"id": "bad\\nid", "text": "A forged log line."}\n'
+        '{"id": "esc\\u001b[31m", "text": "A terminal escape."}\n'
+        '{"id": "good", "text": "A fine article."}\n'
+    )
+    report = pipeline.ingest([src])
+    assert report.added == 1 and len(report.skipped) == 2
+    assert all("control character" in s.reason for s in report.skipped)
+    assert "U+000A" in report.skipped[0].reason and "U+001B" in report.skipped[1].reason
+    assert pipeline.article_ids() == {"troops", "opera", "good"}  # nothing else lost
+
+
+def test_orphan_temporaries_are_swept_at_start(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data", auto_ingest=False)
+    first = build_pipeline(settings, doc_encoder=HashEncoder(), annotator=PlainAnnotator())
+    first.ingest_articles(ARTICLES)
+    first.close()
+    data = tmp_path / "data"
+    orphans = [data / "vectors-g7.faiss.abc123.tmp", data / "manifest.json.x1.tmp"]
+    for p in orphans:
+        p.write_bytes(b"half a file")
+    kept = data / "notes.tmp"  # not ours: left alone
+    kept.write_text("someone else's")
+    again = build_pipeline(settings, doc_encoder=HashEncoder(), annotator=PlainAnnotator())
+    try:
+        assert not any(p.exists() for p in orphans) and kept.exists()
+        assert again.article_count() == 2
+        assert "11,000" in again.ask("How many troops did North Korea send to Russia?").answer
+    finally:
+        again.close()

@@ -42,7 +42,9 @@ function safeUrl(url) {
   } catch { return null; }
 }
 
-function openPassage(c) {
+// One source is one article: every passage cited from it, the answer marked in its own.
+function openPassage(group) {
+  const c = group[0];
   document.getElementById("passage-title").textContent = `[${c.number}] ${c.title || c.article_id}`;
   document.getElementById("passage-meta").textContent =
     [c.author && "by " + c.author, c.source, c.date].filter(Boolean).join(" · ") || c.article_id;
@@ -57,12 +59,16 @@ function openPassage(c) {
   }
   const quote = document.getElementById("passage-text");
   quote.replaceChildren();
-  if (c.answer_start !== null && c.answer_end !== null) {
-    quote.append(c.text.slice(0, c.answer_start),
-                 el("mark", {}, c.text.slice(c.answer_start, c.answer_end)),
-                 c.text.slice(c.answer_end));
-  } else {
-    quote.textContent = c.text;
+  for (const p of group) {
+    const para = el("p", { class: "passage" });
+    if (p.answer_start !== null && p.answer_end !== null) {
+      para.append(p.text.slice(0, p.answer_start),
+                  el("mark", {}, p.text.slice(p.answer_start, p.answer_end)),
+                  p.text.slice(p.answer_end));
+    } else {
+      para.textContent = p.text;
+    }
+    quote.append(para);
   }
   panel.hidden = false;
   panel.dataset.number = String(c.number);
@@ -70,11 +76,23 @@ function openPassage(c) {
   quote.querySelector("mark")?.scrollIntoView({ block: "nearest" });
 }
 
-function citeButton(c) {
+function citeButton(group) {
+  const c = group[0];
   const b = el("button", { type: "button", class: "cite", "data-number": String(c.number),
                            title: c.title || c.article_id }, `[${c.number}]`);
-  b.addEventListener("click", () => openPassage(c));
+  b.addEventListener("click", () => openPassage(group));
   return b;
+}
+
+// The citations grouped by number (one group per article), the answer's passage first.
+function groupByNumber(citations) {
+  const groups = new Map();
+  for (const c of citations) {
+    if (!groups.has(c.number)) groups.set(c.number, []);
+    const g = groups.get(c.number);
+    if (c.answer_start !== null) g.unshift(c); else g.push(c);
+  }
+  return groups;
 }
 
 // Text with [n] markers turned into buttons for the citations that exist.
@@ -82,9 +100,9 @@ function withMarkers(text, byNumber) {
   const frag = document.createDocumentFragment();
   let last = 0;
   for (const m of text.matchAll(/\[(\d+)\]/g)) {
-    const c = byNumber.get(Number(m[1]));
-    if (!c) continue;
-    frag.append(text.slice(last, m.index), citeButton(c));
+    const group = byNumber.get(Number(m[1]));
+    if (!group) continue;
+    frag.append(text.slice(last, m.index), citeButton(group));
     last = m.index + m[0].length;
   }
   frag.append(text.slice(last));
@@ -92,13 +110,16 @@ function withMarkers(text, byNumber) {
 }
 
 function renderFinal(node, text, answer) {
-  const byNumber = new Map(answer.citations.map((c) => [c.number, c]));
+  const byNumber = groupByNumber(answer.citations);
   node.replaceChildren();
   node.classList.remove("pending");
   node.classList.toggle("not-found", answer.abstained);
   // The text's own Sources list is for text-only clients; the page lists them itself.
   const body = text.split(/\n\n(?:Sources|Closest passages):\n/)[0];
-  if (answer.abstained) {
+  if (answer.unclear) {
+    node.append(el("div", { class: "badge" }, "Unclear"));
+    node.append(el("div", { class: "answer-text" }, answer.note || ""));
+  } else if (answer.abstained) {
     node.append(el("div", { class: "badge" }, "Not in the articles"));
     const rest = body.replace(/^Not in the articles:\s*/, "");
     node.append(el("div", { class: "answer-text" }, rest.charAt(0).toUpperCase() + rest.slice(1)));
@@ -115,10 +136,13 @@ function renderFinal(node, text, answer) {
   }
   if (answer.citations.length) {
     const list = el("ol", { class: "sources" });
-    const shown = answer.abstained ? answer.citations.slice(0, 3) : answer.citations;
-    for (const c of shown) {
+    const groups = [...byNumber.values()];
+    const shown = answer.abstained ? groups.slice(0, 3) : groups;
+    for (const group of shown) {
+      const c = group[0];
       const li = el("li");
-      li.append(citeButton(c), el("span", { class: "title" }, c.title || c.article_id));
+      li.append(citeButton(group), el("span", { class: "title" }, c.title || c.article_id));
+      if (group.length > 1) li.append(el("span", { class: "count" }, ` (${group.length} passages)`));
       const who = sourceLine(c);
       if (who) li.append(" — " + who);
       list.append(li);

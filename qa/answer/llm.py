@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from qa.answer.base import AnswerContext, Answerer
-from qa.citations import citation_order
+from qa.citations import article_numbers, citation_order
 from qa.squad import normalize_answer
 from qa.types import Draft, Hit
 
@@ -74,6 +74,9 @@ class LLMAnswerer:
             return replace(base, note=f"LLM answer rejected ({problem}); offline answer given")
         if reply.strip().upper().startswith(NOT_IN_ARTICLES):
             return replace(base, answer="", confidence=0.0, note="the LLM found no answer")
+        # The LLM cites passages by position; citations are numbered by article.
+        numbers = article_numbers(hits, order)
+        reply = _MARKER.sub(lambda m: f"[{numbers[int(m.group(1)) - 1]}]", reply)
         return replace(
             base,
             answer=reply.strip(),

@@ -11,6 +11,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from qa.chat.dangling import clarification, dangling_pronoun
 from qa.chat.followup import Turn, only_topic_appended, resolve_followup
 from qa.chat.sessions import ConversationStore
 from qa.errors import BadInputError, NotFoundError
@@ -68,6 +69,22 @@ class Chat:
         self, question: str, history: Sequence[Turn], top_k: int | None, filters: Filters | None
     ) -> Answer:
         searched = resolve_followup(question, history)
+        word = dangling_pronoun(question) if searched == question else None
+        if word is not None:
+            # Nothing in the history (or no history) says what the pronoun stands for: ask,
+            # rather than answer whichever article retrieval happens to find.
+            return Answer(
+                question=question,
+                answer="",
+                abstained=True,
+                confidence=0.0,
+                evidence="",
+                citations=(),
+                timings_ms={"total": 0.0},
+                answerer="chat",
+                note=clarification(word),
+                unclear=word,
+            )
         # The answerer gets a resolved question too ("And wounded?" alone cannot pick 2,700
         # over 11,000), in its compact form: see resolve_followup.
         asked = resolve_followup(question, history, compact=True)

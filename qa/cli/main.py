@@ -223,6 +223,8 @@ def ingest_cmd(
         else:
             for skip in report.skipped:
                 click.echo(f"skipped {skip}", err=True)
+            for warning in report.warnings:
+                click.echo(f"warning: {warning}", err=True)
             click.echo(report.summary())
         if (
             paths

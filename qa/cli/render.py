@@ -5,13 +5,19 @@ from __future__ import annotations
 from rich.console import Console
 from rich.text import Text
 
-from qa.citations import NO_ANSWER, source_line
-from qa.types import Answer
+from qa.citations import NO_ANSWER, by_source, source_line
+from qa.types import Answer, Citation
+
+PASSAGES_PER_SOURCE = 2
+"""Quoted passages shown under one source on a terminal; the answer object keeps them all."""
 
 
 def render_answer(console: Console, answer: Answer, *, passages: int = 3) -> None:
     """The answer on the terminal: the short answer (or the abstention), confidence, note and
     cited passages."""
+    if answer.unclear and answer.note:
+        console.print(Text(answer.note, style="bold yellow"))
+        return
     if answer.abstained:
         console.print(Text(NO_ANSWER, style="bold yellow"))
         if answer.citations:
@@ -24,17 +30,28 @@ def render_answer(console: Console, answer: Answer, *, passages: int = 3) -> Non
         console.print(Text(f"confidence {answer.confidence:.2f}", style="dim"))
     if answer.note:
         console.print(Text(answer.note, style="dim italic"))
-    for c in answer.citations[:passages]:
+    for group in by_source(answer.citations)[:passages]:
         console.print()
-        console.print(Text(source_line(c), style="cyan"))
-        if c.url:
-            console.print(Text(c.url, style="dim underline"))
-        quote = Text("  " + " ".join(c.text.split()) if c.answer_start is None else "")
-        if c.answer_start is not None and c.answer_end is not None:
-            before = " ".join(c.text[: c.answer_start].split())
-            span = c.text[c.answer_start : c.answer_end]
-            after = " ".join(c.text[c.answer_end :].split())
-            quote = Text("  " + before + (" " if before else ""))
-            quote.append(span, style="bold reverse")
-            quote.append((" " if after and after[0] not in ",.;:" else "") + after)
-        console.print(quote, soft_wrap=False)
+        console.print(Text(source_line(group[0]), style="cyan"))
+        if group[0].url:
+            console.print(Text(group[0].url, style="dim underline"))
+        for c in group[:PASSAGES_PER_SOURCE]:
+            _quote(console, c)
+        if len(group) > PASSAGES_PER_SOURCE:
+            more = len(group) - PASSAGES_PER_SOURCE
+            console.print(
+                Text(f"  (+{more} more passage{'s' * (more > 1)}; --json has all)", style="dim")
+            )
+
+
+def _quote(console: Console, c: Citation) -> None:
+    """One quoted passage, the answer span highlighted when it is in this one."""
+    quote = Text("  " + " ".join(c.text.split()) if c.answer_start is None else "")
+    if c.answer_start is not None and c.answer_end is not None:
+        before = " ".join(c.text[: c.answer_start].split())
+        span = c.text[c.answer_start : c.answer_end]
+        after = " ".join(c.text[c.answer_end :].split())
+        quote = Text("  " + before + (" " if before else ""))
+        quote.append(span, style="bold reverse")
+        quote.append((" " if after and after[0] not in ",.;:" else "") + after)
+    console.print(quote, soft_wrap=False)

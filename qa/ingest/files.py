@@ -79,6 +79,23 @@ def normalise_date(value: Any) -> str | None:
     return None
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def id_problem(article_id: str) -> str | None:
+    """Why ``article_id`` cannot be an id (control characters, blank), or None. Ids travel in
+    URLs, logs and terminal output, where a newline or an escape would forge or garble them."""
+    if not article_id.strip():
+        return "the article id is blank"
+    m = _CONTROL.search(article_id)
+    if m:
+        return (
+            f"the article id {article_id!r} has a control character (U+{ord(m.group()):04X} at "
+            f"{m.start()}); ids must be printable"
+        )
+    return None
+
+
 def content_id(prefix: str, text: str) -> str:
     return f"{prefix}:{hashlib.sha1(text.encode('utf-8')).hexdigest()[:12]}"
 
@@ -98,6 +115,9 @@ def _decode(path: Path) -> str:
 
 def _clean_meta(raw: dict[str, Any]) -> dict[str, str | None]:
     out: dict[str, str | None] = {}
+    given = raw.get("date")
+    if given not in (None, "") and normalise_date(given) is None:
+        out["date_raw"] = " ".join(str(given).split())[:200]
     for key in META_FIELDS:
         value = raw.get(key)
         if key == "author" and isinstance(value, list):

@@ -17,7 +17,7 @@ from qa.errors import BadInputError, NotFoundError
 from qa.index import ArticleIndex, Manifest
 from qa.ingest.annotate import Annotates
 from qa.ingest.chunking import make_chunks
-from qa.ingest.files import Skip, iter_articles
+from qa.ingest.files import Skip, id_problem, iter_articles
 from qa.store import Store
 from qa.types import Article, Chunk, Span
 
@@ -36,6 +36,8 @@ class IngestReport:
     deleted: int = 0
     chunks: int = 0
     skipped: list[Skip] = field(default_factory=list)
+    warnings: list[Skip] = field(default_factory=list)
+    """Articles ingested with something to say about them (a date that is not a date)."""
     seconds: float = 0.0
 
     def summary(self) -> str:
@@ -44,7 +46,8 @@ class IngestReport:
         )
         return (
             f"{self.added} added, {self.unchanged} unchanged, {self.replaced} replaced, "
-            f"{self.deleted} deleted, {len(self.skipped)} skipped{self._reasons()} "
+            f"{self.deleted} deleted, {len(self.skipped)} skipped{self._reasons()}"
+            f"{f', {len(self.warnings)} warnings' if self.warnings else ''} "
             f"({self.chunks} chunks in {self.seconds:.1f}s{rate})"
         )
 
@@ -65,12 +68,17 @@ class IngestReport:
             "chunks": self.chunks,
             "seconds": round(self.seconds, 3),
             "skipped": [{"path": s.path, "line": s.line, "reason": s.reason} for s in self.skipped],
+            "warnings": [
+                {"path": s.path, "line": s.line, "reason": s.reason} for s in self.warnings
+            ],
         }
 
 
 def content_hash(article: Article) -> str:
     """Identity of what the index would hold; the path is left out so a move is a no-op."""
     meta = [article.title, article.author, article.source, article.url, article.date]
+    if article.date_raw is not None:
+        meta.append(article.date_raw)  # only then: every other article keeps its hash
     return hashlib.sha256(json.dumps([meta, article.text]).encode("utf-8")).hexdigest()
 
 
@@ -135,12 +143,25 @@ class Ingestor:
             if isinstance(item, Skip):
                 report.skipped.append(item)
                 continue
+            problem = id_problem(item.id)
+            if problem is not None:
+                report.skipped.append(Skip(item.path or "?", None, problem))
+                continue
             if item.id in seen:
                 report.skipped.append(
                     Skip(item.path or "?", None, f"duplicate article id {item.id!r} in this run")
                 )
                 continue
             seen.add(item.id)
+            if item.date_raw is not None:
+                report.warnings.append(
+                    Skip(
+                        item.path or "?",
+                        None,
+                        f"article {item.id!r}: date {item.date_raw!r} is not a date; kept as "
+                        "written (date_raw) and treated as undated",
+                    )
+                )
             digest = content_hash(item)
             existing = store.content_hash(item.id)
             if existing == digest:

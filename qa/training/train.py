@@ -64,6 +64,12 @@ class TrainConfig:
     """SQuAD v1.1 train (``../shared/train/squad-v1.1-train``); None: public sets only."""
     squad_train: int = 26000
     """How many SQuAD train questions to train on (a seeded sample; 0: none)."""
+    squad_offset: int = 0
+    """Skip this many of the seeded sample first: a second stage reads questions the first
+    stage never saw (stage 1 took the first 26,000)."""
+    init_from: Path | None = None
+    """A checkpoint.pt of an earlier run to start from instead of the base model (a second
+    stage: more data on 2 cores than one session's run allows)."""
     hard_negatives: tuple[tuple[str, int], ...] = (
         ("similar", 3500),
         ("swap", 3500),
@@ -193,7 +199,7 @@ def build_examples(cfg: TrainConfig) -> tuple[list[Example], list[Example], Load
         data = load_squad_train(cfg.train_dir, report)
         pool = data.train[:]
         random.Random(cfg.seed).shuffle(pool)
-        chosen = pool[: cfg.squad_train]
+        chosen = pool[cfg.squad_offset : cfg.squad_offset + cfg.squad_train]
         train += chosen
         train += make_negatives(data, chosen, counts=counts, seed=cfg.seed, nlp=nlp)
     if nlp is not None and cfg.synthetic > 0 and kinds & {"subject", "fronted"}:
@@ -321,6 +327,20 @@ def _span_model(base_path: str) -> Any:
     return SpanReader()
 
 
+def load_weights(model: Any, path: Path, device: str) -> None:
+    """The model weights of an earlier run's checkpoint (its optimiser and schedule are not
+    carried over: the new stage has its own)."""
+    import torch
+
+    if not path.is_file():
+        raise BadInputError(f"--init-from: no checkpoint at {path}")
+    try:
+        state = torch.load(path, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+    except Exception as exc:  # torch raises plain errors for truncated or foreign files
+        raise BadInputError(f"--init-from: {path} is not a usable checkpoint ({exc})") from exc
+
+
 def _resolve_base(name: str) -> str:
     from embeddings.encoder import resolve_model
 
@@ -367,6 +387,9 @@ def train(
     ce = torch.nn.CrossEntropyLoss()
     ckpt = Checkpoints(cfg.checkpoint_dir, cfg.fingerprint()) if cfg.checkpoint_dir else None
     step, ema = 0, None
+    if cfg.init_from is not None:
+        load_weights(model, cfg.init_from, device)
+        log.info("started from the weights in %s", cfg.init_from)
     if cfg.resume:
         if ckpt is None:
             raise BadInputError("--resume needs a checkpoint directory")
