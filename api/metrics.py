@@ -57,6 +57,7 @@ class Metrics:
         self._stages: dict[Labels, _Histogram] = {}
         self._errors: dict[Labels, int] = {}
         self._tasks: dict[Labels, int] = {}
+        self._streams = 0
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         key: Labels = (("method", method), ("route", route), ("status", str(status)))
@@ -82,6 +83,14 @@ class Metrics:
         key: Labels = (("task", task),)
         with self._lock:
             self._tasks[key] = self._tasks.get(key, 0) + 1
+
+    def stream_opened(self) -> None:
+        with self._lock:
+            self._streams += 1
+
+    def stream_closed(self) -> None:
+        with self._lock:
+            self._streams -= 1
 
     def render(self, gauges: Iterable[tuple[str, str, float]] = ()) -> str:
         """The exposition text; ``gauges`` are (name, help, value) read by the caller."""
@@ -114,6 +123,11 @@ class Metrics:
                 "Chat clients' background task prompts answered without retrieval.",
                 self._tasks,
             )
+            streams = self._streams
+        gauges = [
+            ("articleqa_open_streams", "Streamed replies being sent now.", float(streams)),
+            *gauges,
+        ]
         for name, help_text, value in gauges:
             out += [
                 f"# HELP {name} {help_text}",

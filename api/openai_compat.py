@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import time
 import uuid
@@ -26,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from api.client_tasks import task_of, task_reply
 from api.deps import get_chat, get_pipeline, services
 from api.links import passage_link
+from api.metrics import Metrics
 from api.openai_protocol import (
     ResponseFormat,
     cut,
@@ -41,6 +43,7 @@ from qa.pipeline import Pipeline
 from qa.types import Answer, Citation
 
 router = APIRouter(prefix="/v1", tags=["openai"], responses=ERRORS)
+log = logging.getLogger(__name__)
 
 MODEL_ID = "article-qa"
 STREAM_PAUSE_S = 0.01
@@ -231,7 +234,22 @@ def _chunk(
     return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
 
 
-async def _stream(body: ChatCompletionRequest, reply: Reply) -> AsyncIterator[str]:
+async def _stream(
+    body: ChatCompletionRequest, reply: Reply, metrics: Metrics
+) -> AsyncIterator[str]:
+    metrics.stream_opened()
+    try:
+        async for event in _events(body, reply):
+            yield event
+    except (asyncio.CancelledError, GeneratorExit):
+        # The client went away mid-reply: nothing more is produced or held for it.
+        log.info("chat completion stream: the client disconnected before the end")
+        raise
+    finally:
+        metrics.stream_closed()
+
+
+async def _events(body: ChatCompletionRequest, reply: Reply) -> AsyncIterator[str]:
     cid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
     yield _chunk(cid, created, body.model, {"role": "assistant", "content": ""})
     pieces = _PIECE.findall(reply.content)
@@ -286,7 +304,7 @@ def chat_completions(
     reply = _reply(body, request, chat)
     if body.stream:
         return StreamingResponse(
-            _stream(body, reply),
+            _stream(body, reply, services(request).metrics),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )

@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from qa.citations import NO_ANSWER, by_source, source_line
+from qa.citations import NO_ANSWER, as_of_phrase, by_source, source_line
 from qa.types import Answer, Citation
 
 NOT_IN_ARTICLES = "Not in the articles: " + NO_ANSWER[0].lower() + NO_ANSWER[1:]
@@ -78,6 +78,10 @@ def reply_text(answer: Answer, link: Link | None = None) -> str:
             parts.append("Closest passages:\n" + "\n\n".join(_source(g, link) for g in shown))
         return "\n\n".join(parts)
     parts.append(f"{answer.answer} [{cited.number}]")
+    dated = as_of_phrase(answer.as_of)
+    if dated:
+        # Its own paragraph: clients send the first one back as the answer (qa.chat).
+        parts.append(dated[0].upper() + dated[1:] + ".")
     evidence = " ".join(answer.evidence.split())
     if evidence:
         parts.append(f"> {evidence} [{cited.number}]")

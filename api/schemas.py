@@ -115,6 +115,11 @@ class AnswerOut(BaseModel):
     note: str | None = Field(
         default=None, description="How the answer was made, when worth saying (LLM checks)."
     )
+    as_of: str | None = Field(
+        default=None,
+        description="When the answer's source was published (YYYY-MM-DD); null when "
+        "abstained or undated.",
+    )
     unclear: str | None = Field(
         default=None,
         description="The word that made the question unanswerable as asked (a pronoun with "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 
 from qa.types import Citation, Draft, Hit
 
@@ -73,6 +74,17 @@ def by_source(citations: Sequence[Citation]) -> list[list[Citation]]:
     for c in citations:
         groups.setdefault(c.number, []).append(c)
     return [groups[n] for n in sorted(groups)]
+
+
+def as_of_phrase(iso: str | None) -> str | None:
+    """``according to a report of 11 February 2025`` for an answer's ``as_of``."""
+    if not iso:
+        return None
+    try:
+        d = date.fromisoformat(iso)
+    except ValueError:
+        return None
+    return f"according to a report of {d.day} {d:%B %Y}"
 
 
 NO_ANSWER = "The articles do not answer this question."

@@ -420,7 +420,9 @@ class Pipeline:
             t2 = time.perf_counter()
         abstained = not draft.answer or draft.confidence < self.threshold
         citations = cite(hits, draft)
+        held = next((c for c in citations if c.answer_start is not None), None)
         return Answer(
+            as_of=None if abstained or held is None else held.date,
             question=q,
             answer="" if abstained else draft.answer,
             abstained=abstained,

@@ -108,6 +108,10 @@ class Answer:
     searched_query: str | None = None
     note: str | None = None
     """Said to the reader about how the answer was made (an LLM reply replaced, say)."""
+    as_of: str | None = None
+    """When the source of the answer was published (ISO date of the article holding the
+    answer span); None when abstained or the article is undated. News changes: an answer
+    is true as of its report."""
     unclear: str | None = None
     """What made the question impossible to answer as asked: a pronoun with nothing to refer
     to ("them" as a conversation's first message). The reply asks which one is meant."""

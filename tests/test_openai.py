@@ -4,6 +4,8 @@ uvicorn server on a loopback port, streaming and not, with an API key."""
 from __future__ import annotations
 
 import json
+import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -200,3 +202,37 @@ def test_langchain(base_url: str) -> None:
         model="article-qa", base_url=base_url + "/v1", api_key=KEY, max_tokens=2, max_retries=0
     ).invoke(FOUNDING_Q)
     assert cut.response_metadata.get("finish_reason") == "length"
+
+
+def _open_streams(base_url: str) -> float:
+    text = httpx.get(base_url + "/metrics", headers={"Authorization": f"Bearer {KEY}"}).text
+    line = next(x for x in text.splitlines() if x.startswith("articleqa_open_streams "))
+    return float(line.split()[1])
+
+
+def test_a_client_leaving_mid_stream_is_logged_and_released(
+    base_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="api.openai_compat")
+    with httpx.stream(
+        "POST",
+        base_url + "/v1/chat/completions",
+        timeout=60,
+        headers={"Authorization": f"Bearer {KEY}"},
+        json={"messages": [{"role": "user", "content": FOUNDING_Q}], "stream": True},
+    ) as r:
+        first = next(r.iter_lines())
+        assert first.startswith("data: ")
+    # The reply is about 50 pieces 10 ms apart: the server notices well before its end.
+    deadline = time.monotonic() + 10
+    while _open_streams(base_url) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _open_streams(base_url) == 0
+    assert any("disconnected before the end" in r.getMessage() for r in caplog.records)
+    after = httpx.post(
+        base_url + "/v1/chat/completions",
+        timeout=60,
+        headers={"Authorization": f"Bearer {KEY}"},
+        json={"messages": [{"role": "user", "content": FOUNDING_Q}]},
+    )
+    assert after.status_code == 200 and "11,000" in after.text

@@ -279,3 +279,12 @@ def test_a_pronoun_with_nothing_to_refer_to_is_asked_about(client: TestClient) -
     assert not re.search(r"\d", content)  # no figure guessed
     assert r["answer"]["unclear"] == "them" and r["answer"]["abstained"]
     assert r["citations"] == [] and _retrievals(client) == before  # nothing retrieved
+
+
+def test_answers_say_when_their_source_was_published(client: TestClient) -> None:
+    r = _chat(client).json()
+    assert r["answer"]["as_of"] == "2025-02-11"
+    paragraphs = r["choices"][0]["message"]["content"].split("\n\n")
+    assert paragraphs[1] == "According to a report of 11 February 2025."
+    declined = _chat(client, "What is the capital of Australia?").json()["answer"]
+    assert declined["abstained"] and declined["as_of"] is None

@@ -147,3 +147,14 @@ def test_orphan_temporaries_are_swept_at_start(tmp_path: Path) -> None:
         assert "11,000" in again.ask("How many troops did North Korea send to Russia?").answer
     finally:
         again.close()
+
+
+def test_as_of_is_the_answer_sources_date(fast) -> None:  # type: ignore[no-untyped-def]
+    pipeline, _ = fast
+    pipeline.ingest_articles(
+        [*ARTICLES, Article("undated", "Bees", "About 40,000 bees live in one hive.")]
+    )
+    dated = pipeline.ask("How many troops did North Korea send to Russia?")
+    assert "11,000" in dated.answer and dated.as_of == "2025-02-11"
+    undated = pipeline.ask("How many bees live in one hive?")
+    assert "40,000" in undated.answer and undated.as_of is None

@@ -233,6 +233,15 @@ def test_train_reader_bad_options(tmp_path: Path) -> None:
         data_dir=tmp_path,
     )
     assert proc.returncode == 2 and "nothing to resume" in proc.stderr
+    common = ["--eval-dir", str(FIXTURES), "--squad-train", "0", "--out", str(tmp_path / "r")]
+    proc = run_ask(
+        "train-reader", *common, "--init-from", str(tmp_path / "no.pt"), data_dir=tmp_path
+    )
+    assert proc.returncode == 2 and "--init-from: no checkpoint" in proc.stderr
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint")
+    proc = run_ask("train-reader", *common, "--init-from", str(junk), data_dir=tmp_path)
+    assert proc.returncode == 2 and "not a usable checkpoint" in proc.stderr
     assert not (tmp_path / "r").exists()
     proc = run_ask("calibrate-reader", "--reader", str(tmp_path / "nope"), data_dir=tmp_path)
     assert proc.returncode == 2 and "no reader" in proc.stderr

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.text import Text
 
-from qa.citations import NO_ANSWER, by_source, source_line
+from qa.citations import NO_ANSWER, as_of_phrase, by_source, source_line
 from qa.types import Answer, Citation
 
 PASSAGES_PER_SOURCE = 2
@@ -27,6 +27,9 @@ def render_answer(console: Console, answer: Answer, *, passages: int = 3) -> Non
         if answer.citations:
             line.append(" [1]", style="cyan")
         console.print(line)
+        dated = as_of_phrase(answer.as_of)
+        if dated:
+            console.print(Text(dated, style="dim"))
         console.print(Text(f"confidence {answer.confidence:.2f}", style="dim"))
     if answer.note:
         console.print(Text(answer.note, style="dim italic"))

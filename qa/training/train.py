@@ -327,18 +327,22 @@ def _span_model(base_path: str) -> Any:
     return SpanReader()
 
 
-def load_weights(model: Any, path: Path, device: str) -> None:
+def read_weights(path: Path, device: str) -> dict[str, Any]:
     """The model weights of an earlier run's checkpoint (its optimiser and schedule are not
-    carried over: the new stage has its own)."""
+    carried over: the new stage has its own). Read before any data is built, so a wrong
+    file fails in seconds, not after minutes of preparation."""
     import torch
 
     if not path.is_file():
         raise BadInputError(f"--init-from: no checkpoint at {path}")
     try:
         state = torch.load(path, map_location=device, weights_only=False)
-        model.load_state_dict(state["model"])
+        weights = state["model"]
+        if not isinstance(weights, dict) or "head.weight" not in weights:
+            raise ValueError("it holds no span reader weights")
     except Exception as exc:  # torch raises plain errors for truncated or foreign files
         raise BadInputError(f"--init-from: {path} is not a usable checkpoint ({exc})") from exc
+    return weights
 
 
 def _resolve_base(name: str) -> str:
@@ -365,6 +369,7 @@ def train(
     )
     base = _resolve_base(cfg.base_model)
     tokenizer = load_tokenizer(Path(base) / TOKENIZER_FILE)
+    init = read_weights(cfg.init_from, device) if cfg.init_from is not None else None
     train_ex, check_ex, report = build_examples(cfg)
     items = _labelled(tokenizer, train_ex, cfg)
     log.info(
@@ -387,8 +392,8 @@ def train(
     ce = torch.nn.CrossEntropyLoss()
     ckpt = Checkpoints(cfg.checkpoint_dir, cfg.fingerprint()) if cfg.checkpoint_dir else None
     step, ema = 0, None
-    if cfg.init_from is not None:
-        load_weights(model, cfg.init_from, device)
+    if init is not None:
+        model.load_state_dict(init)
         log.info("started from the weights in %s", cfg.init_from)
     if cfg.resume:
         if ckpt is None:
