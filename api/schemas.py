@@ -98,6 +98,17 @@ class CitationOut(SourceOut):
     score: float
 
 
+class TimeFrameOut(BaseModel):
+    """What the question said about time, and what was done with it."""
+
+    date_from: str | None
+    date_to: str | None
+    latest: bool = Field(description="The newest of the close-scoring passages are read first.")
+    phrase: str = Field(description="The words of the question that said it.")
+    note: str | None = Field(description="Why a date was not used, or how undated ones ranked.")
+    applied: bool = Field(description="Whether the date range filtered the articles.")
+
+
 class AnswerOut(BaseModel):
     """The same object as ``ask --json``."""
 
@@ -114,6 +125,9 @@ class AnswerOut(BaseModel):
     )
     note: str | None = Field(
         default=None, description="How the answer was made, when worth saying (LLM checks)."
+    )
+    timeframe: TimeFrameOut | None = Field(
+        default=None, description="Time read from the question (in 2015, as of..., latest)."
     )
     as_of: str | None = Field(
         default=None,

@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,8 @@ from qa.ingest.ingestor import Ingestor, IngestReport, Progress, delete_articles
 from qa.retrieval import HybridRetriever
 from qa.settings import Settings
 from qa.store import Store
-from qa.types import Answer, Article, Chunk, Filters, Hit
+from qa.timeframe import newest_first, read_timeframe
+from qa.types import Answer, Article, Chunk, Filters, Hit, TimeFrame
 
 log = logging.getLogger(__name__)
 
@@ -411,10 +412,9 @@ class Pipeline:
         t0 = time.perf_counter()
         # One snapshot for the whole question: passages, FAISS generation and annotations
         # all come from the same committed state, whatever an ingest is doing meanwhile.
+        frame = read_timeframe(q) if self.settings.time_in_questions else None
         with _store_errors(self.index.data_dir), self._store.snapshot():
-            hits = self.retriever.retrieve(
-                searched_query or q, top_k or self.settings.top_k, filters
-            )
+            hits, frame = self._retrieve(searched_query or q, top_k, filters, frame)
             t1 = time.perf_counter()
             draft = self.answerer.answer(q, hits, AnswerContext(self.annotations))
             t2 = time.perf_counter()
@@ -437,7 +437,43 @@ class Pipeline:
             answerer=self.answerer.name,
             note=draft.note,
             searched_query=searched_query,
+            timeframe=frame,
         )
+
+    def _retrieve(
+        self,
+        query: str,
+        top_k: int | None,
+        filters: Filters | None,
+        frame: TimeFrame | None,
+    ) -> tuple[list[Hit], TimeFrame | None]:
+        """Retrieve under the question's own time (``qa.timeframe``) unless the caller's
+        filters say otherwise: its date range is tried first and dropped, with a note, when
+        no article of those dates has a passage for it (an undated archive, say)."""
+        k = top_k or self.settings.top_k
+        if (
+            frame is not None
+            and frame.filters
+            and not (filters and (filters.date_from or filters.date_to))
+        ):
+            base = filters or Filters()
+            dated = replace(base, date_from=frame.date_from, date_to=frame.date_to)
+            hits = self.retriever.retrieve(query, k, dated)
+            if hits:
+                frame = replace(frame, applied=True)
+            else:
+                hits = self.retriever.retrieve(query, k, filters)
+                span = " to ".join(x for x in (frame.date_from, frame.date_to) if x)
+                frame = replace(
+                    frame, note=f"no article dated {span} answers it; all dates searched"
+                )
+        else:
+            hits = self.retriever.retrieve(query, k, filters)
+        if frame is not None and frame.latest:
+            hits, undated = newest_first(hits)
+            if undated and frame.note is None:
+                frame = replace(frame, note="undated articles ranked after dated ones")
+        return hits, frame
 
     def stats(self) -> Stats:
         """Counts and facts about the index (see :class:`Stats`)."""

@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     corpus_dir: Path = DEFAULT_CORPUS
     auto_ingest: bool = True
     """The first ``ask`` on an empty data directory ingests ``corpus_dir``."""
+    time_in_questions: bool = True
+    """Read "in 2015", "as of January", "before/after <date>" and "the latest" in questions
+    as publication-date filters and a newest-first preference (``qa.timeframe``)."""
     warm_ingest: bool = False
     """A server loads the ingest models at start (about 10 s and 600 MB), so that the first
     ``POST /articles`` does not; for servers that ingest (``ask serve --warm-ingest``)."""

@@ -93,6 +93,26 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class TimeFrame:
+    """What a question says about time: a publication date range, a preference for the
+    newest report, and the words that said so (shown in the answer object)."""
+
+    date_from: str | None = None
+    date_to: str | None = None
+    latest: bool = False
+    phrase: str = ""
+    note: str | None = None
+    """Why a date-like phrase was not used as a filter, when it was not."""
+    applied: bool = False
+    """Whether the date range filtered the articles (it is dropped when no article of
+    those dates has a matching passage: then every article is searched, with a note)."""
+
+    @property
+    def filters(self) -> bool:
+        return self.date_from is not None or self.date_to is not None
+
+
+@dataclass(frozen=True)
 class Answer:
     """What the bot says to a question: the short answer (or an abstention), its confidence, the
     evidence sentence and the numbered citations."""
@@ -112,6 +132,9 @@ class Answer:
     """When the source of the answer was published (ISO date of the article holding the
     answer span); None when abstained or the article is undated. News changes: an answer
     is true as of its report."""
+    timeframe: TimeFrame | None = None
+    """What the question said about time (``qa.timeframe``): the date range it filtered on,
+    "the latest", or why a date could not be used; None when it said nothing."""
     unclear: str | None = None
     """What made the question impossible to answer as asked: a pronoun with nothing to refer
     to ("them" as a conversation's first message). The reply asks which one is meant."""

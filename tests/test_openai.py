@@ -236,3 +236,27 @@ def test_a_client_leaving_mid_stream_is_logged_and_released(
         json={"messages": [{"role": "user", "content": FOUNDING_Q}]},
     )
     assert after.status_code == 200 and "11,000" in after.text
+
+
+def test_ingestion_job_on_a_real_server(base_url: str) -> None:
+    auth = {"Authorization": f"Bearer {KEY}"}
+    batch = [
+        {
+            "id": f"job-{i}",
+            "title": f"Harbour report {i}",
+            "text": f"The harbour took in {i + 3} ships.",
+        }
+        for i in range(6)
+    ]
+    r = httpx.post(base_url + "/articles", json=batch, headers=auth, timeout=60)
+    assert r.status_code == 202, r.text
+    status = base_url + r.headers["location"]
+    deadline = time.monotonic() + 120
+    job = r.json()
+    while job["state"] not in ("done", "failed") and time.monotonic() < deadline:
+        time.sleep(0.2)
+        job = httpx.get(status, headers=auth, timeout=30).json()
+    assert job["state"] == "done" and job["result"]["added"] == 6, job
+    assert (
+        httpx.get(base_url + "/articles/job-3", headers=auth).json()["title"] == "Harbour report 3"
+    )

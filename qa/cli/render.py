@@ -33,6 +33,11 @@ def render_answer(console: Console, answer: Answer, *, passages: int = 3) -> Non
         console.print(Text(f"confidence {answer.confidence:.2f}", style="dim"))
     if answer.note:
         console.print(Text(answer.note, style="dim italic"))
+    frame = answer.timeframe
+    if frame is not None and (frame.applied or frame.note):
+        span = " to ".join(x for x in (frame.date_from, frame.date_to) if x)
+        said = f"articles dated {span} (from {frame.phrase!r})" if frame.applied else ""
+        console.print(Text("; ".join(x for x in (said, frame.note or "") if x), style="dim"))
     for group in by_source(answer.citations)[:passages]:
         console.print()
         console.print(Text(source_line(group[0]), style="cyan"))
