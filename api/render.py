@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from qa.citations import NO_ANSWER, as_of_phrase, by_source, source_line
+from qa.citations import NO_ANSWER, also_line, as_of_phrase, by_source, source_line
 from qa.types import Answer, Citation
 
 NOT_IN_ARTICLES = "Not in the articles: " + NO_ANSWER[0].lower() + NO_ANSWER[1:]
@@ -51,6 +51,9 @@ def _source(group: list[Citation], link: Link | None) -> str:
     first = group[0]
     href = (link(first) if link else None) or first.url
     line = source_line(first) + (f" <{href}>" if href else "")
+    also = also_line(first)
+    if also:
+        line += f"\n{also[0].upper()}{also[1:]}"
     quoted = next((c for c in group if c.answer_start is not None), first)
     return line + "\n> " + quote(quoted)
 

@@ -87,6 +87,17 @@ class SourceOut(BaseModel):
     url: str | None
 
 
+class ReportOut(BaseModel):
+    """Another outlet's copy of the cited article's story."""
+
+    article_id: str
+    title: str | None
+    source: str | None
+    author: str | None
+    date: str | None
+    url: str | None
+
+
 class CitationOut(SourceOut):
     number: int
     chunk_id: str
@@ -96,6 +107,10 @@ class CitationOut(SourceOut):
     answer_start: int | None = Field(description="Answer span start within ``text``, if here.")
     answer_end: int | None
     score: float
+    also_reported_by: list[ReportOut] = Field(
+        default_factory=list,
+        description="Other copies of this story (near duplicates), cited once, listed here.",
+    )
 
 
 class TimeFrameOut(BaseModel):

@@ -91,6 +91,17 @@ NO_ANSWER = "The articles do not answer this question."
 """What every door says when the bot abstains."""
 
 
+def also_line(c: Citation) -> str | None:
+    """``also reported by Reuters (2025-02-12), AP``: the other copies of a cited story."""
+    if not c.also_reported_by:
+        return None
+    names = [
+        (r.source or r.title or r.article_id) + (f" ({r.date})" if r.date else "")
+        for r in c.also_reported_by
+    ]
+    return "also reported by " + ", ".join(names)
+
+
 def source_line(c: Citation) -> str:
     """``[n] Title - author, outlet, date``: a citation's source as one line of text."""
     who = ", ".join(x for x in (c.author, c.source, c.date) if x)

@@ -29,11 +29,11 @@ from qa.index import ArticleIndex, Manifest
 from qa.ingest.annotate import Annotates
 from qa.ingest.files import Skip
 from qa.ingest.ingestor import Ingestor, IngestReport, Progress, delete_articles
-from qa.retrieval import HybridRetriever
+from qa.retrieval import GROUP_SLACK, HybridRetriever, one_per_group
 from qa.settings import Settings
 from qa.store import Store
 from qa.timeframe import newest_first, read_timeframe
-from qa.types import Answer, Article, Chunk, Filters, Hit, TimeFrame
+from qa.types import Answer, Article, Chunk, Citation, Filters, Hit, Report, TimeFrame
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,10 @@ class Stats:
 
     data_dir: str
     articles: int
+    groups: int
+    """Stories: articles counted once per near-duplicate group."""
+    copies: int
+    """Articles beyond the first of their group (other outlets' copies)."""
     chunks: int
     index_type: str
     model: str | None
@@ -384,7 +388,7 @@ class Pipeline:
         q = self.validate_question(query)
         self.check()
         with _store_errors(self.index.data_dir), self._store.snapshot():
-            return self.retriever.retrieve(q, k or self.settings.top_k, filters)
+            return self._search(q, k or self.settings.top_k, filters)
 
     def annotations(self, article_id: str) -> Any:
         # Keyed by generation too: a reader still on an older snapshot must not fill the
@@ -419,7 +423,7 @@ class Pipeline:
             draft = self.answerer.answer(q, hits, AnswerContext(self.annotations))
             t2 = time.perf_counter()
         abstained = not draft.answer or draft.confidence < self.threshold
-        citations = cite(hits, draft)
+        citations = self._also_reported(cite(hits, draft))
         held = next((c for c in citations if c.answer_start is not None), None)
         return Answer(
             as_of=None if abstained or held is None else held.date,
@@ -440,6 +444,24 @@ class Pipeline:
             timeframe=frame,
         )
 
+    def _search(self, query: str, k: int, filters: Filters | None) -> list[Hit]:
+        """The k best passages, one copy per near-duplicate group."""
+        return one_per_group(self.retriever.retrieve(query, k + GROUP_SLACK, filters), k)
+
+    def _also_reported(self, citations: tuple[Citation, ...]) -> tuple[Citation, ...]:
+        """Each citation with the other copies of its article's story."""
+        out = []
+        for c in citations:
+            art = self._store.article(c.article_id) if c.article_id else None
+            group = self._store.group_of(art) if art is not None and art.group_id else []
+            others = tuple(
+                Report(a.id, a.title, a.source, a.author, a.date, a.url)
+                for a in group
+                if a.id != c.article_id
+            )
+            out.append(replace(c, also_reported_by=others) if others else c)
+        return tuple(out)
+
     def _retrieve(
         self,
         query: str,
@@ -458,17 +480,17 @@ class Pipeline:
         ):
             base = filters or Filters()
             dated = replace(base, date_from=frame.date_from, date_to=frame.date_to)
-            hits = self.retriever.retrieve(query, k, dated)
+            hits = self._search(query, k, dated)
             if hits:
                 frame = replace(frame, applied=True)
             else:
-                hits = self.retriever.retrieve(query, k, filters)
+                hits = self._search(query, k, filters)
                 span = " to ".join(x for x in (frame.date_from, frame.date_to) if x)
                 frame = replace(
                     frame, note=f"no article dated {span} answers it; all dates searched"
                 )
         else:
-            hits = self.retriever.retrieve(query, k, filters)
+            hits = self._search(query, k, filters)
         if frame is not None and frame.latest:
             hits, undated = newest_first(hits)
             if undated and frame.note is None:
@@ -483,10 +505,13 @@ class Pipeline:
     def _stats(self) -> Stats:
         manifest = self.index.manifest
         articles, chunks = self._store.counts() if self.index.exists() else (0, 0)
+        groups, copies = self._store.groups() if self.index.exists() else (0, 0)
         kind = self.index.vectors().kind if self.index.exists() else "none"
         return Stats(
             data_dir=str(self.index.data_dir),
             articles=articles,
+            groups=groups,
+            copies=copies,
             chunks=chunks,
             index_type=kind,
             model=manifest.model if manifest else None,

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
 from embeddings.encoder import Encoder
@@ -54,6 +54,25 @@ class Retriever(Protocol):
     def retrieve(self, query: str, k: int, filters: Filters | None = None) -> list[Hit]:
         """The ``k`` best chunks for ``query``, best first."""
         ...
+
+
+GROUP_SLACK = 10
+"""Extra passages retrieved so that dropping other copies of one story still leaves k."""
+
+
+def one_per_group(hits: Sequence[Hit], k: int) -> list[Hit]:
+    """The best ``k`` hits with one article per near-duplicate group: passages of the first
+    copy seen are kept, passages of its other copies dropped (they are listed as "also
+    reported by" instead of filling citation slots)."""
+    first: dict[str, str] = {}
+    out = []
+    for h in hits:
+        group = h.article.group_id or h.article.id
+        if first.setdefault(group, h.article.id) == h.article.id:
+            out.append(h)
+        if len(out) == k:
+            break
+    return out
 
 
 def idf(df: int, n: int) -> float:

@@ -34,11 +34,16 @@ CREATE TABLE IF NOT EXISTS articles (
     sentences TEXT NOT NULL,
     entities TEXT NOT NULL,
     date_raw TEXT,
+    group_id TEXT,
     ingested_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
 );
 CREATE INDEX IF NOT EXISTS articles_source ON articles(source);
 CREATE INDEX IF NOT EXISTS articles_author ON articles(author);
 CREATE INDEX IF NOT EXISTS articles_date ON articles(date);
+CREATE TABLE IF NOT EXISTS signatures (
+    article_id TEXT PRIMARY KEY REFERENCES articles(id) ON DELETE CASCADE,
+    minhash BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS chunks (
     rowid INTEGER PRIMARY KEY AUTOINCREMENT,
     id TEXT NOT NULL UNIQUE,
@@ -87,6 +92,7 @@ def _article(row: sqlite3.Row) -> Article:
         path=row["path"],
         # Stores written before date_raw existed lack the column (Row's `in` tests values).
         date_raw=row["date_raw"] if "date_raw" in row.keys() else None,  # noqa: SIM118
+        group_id=row["group_id"] if "group_id" in row.keys() else None,  # noqa: SIM118
     )
 
 
@@ -123,9 +129,12 @@ class Store:
                 self.conn.execute("PRAGMA synchronous = NORMAL")
                 self.conn.executescript(_SCHEMA)
                 cols = {r[1] for r in self.conn.execute("PRAGMA table_info(articles)")}
-                if "date_raw" not in cols:
-                    # An additive column: older stores gain it in place, their rows NULL.
-                    self.conn.execute("ALTER TABLE articles ADD COLUMN date_raw TEXT")
+                for col in ("date_raw", "group_id"):
+                    if col not in cols:
+                        # Additive columns: older stores gain them in place, their rows NULL
+                        # (an article without a group is a group of one).
+                        self.conn.execute(f"ALTER TABLE articles ADD COLUMN {col} TEXT")
+                self.conn.execute("CREATE INDEX IF NOT EXISTS articles_group ON articles(group_id)")
                 self.conn.execute(
                     "INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,)
                 )
@@ -311,6 +320,34 @@ class Store:
         vecs = np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
         return ids, vecs
 
+    def group_of(self, article: Article) -> list[Article]:
+        """Every article of ``article``'s group (itself included), first stored first: the
+        first is the group's representative, so deleting it promotes the next copy."""
+        if article.group_id is None:
+            return [article]
+        rows = self.db.execute(
+            "SELECT * FROM articles WHERE group_id = ? ORDER BY rowid", (article.group_id,)
+        ).fetchall()
+        return [_article(r) for r in rows] or [article]
+
+    def groups(self) -> tuple[int, int]:
+        """(groups, copies): articles counted once per group, and the articles beyond the
+        first of each group."""
+        row = self.db.execute(
+            "SELECT count(DISTINCT coalesce(group_id, id)), count(*) FROM articles"
+        ).fetchone()
+        return int(row[0]), int(row[1]) - int(row[0])
+
+    def signatures(self) -> list[tuple[str, str, bytes]]:
+        """(article id, group, MinHash) of every article ingested with a signature."""
+        return [
+            (r[0], r[1], bytes(r[2]))
+            for r in self.db.execute(
+                "SELECT s.article_id, coalesce(a.group_id, a.id), s.minhash FROM signatures s "
+                "JOIN articles a ON a.id = s.article_id"
+            )
+        ]
+
     def counts(self) -> tuple[int, int]:
         a = self.db.execute("SELECT count(*) FROM articles").fetchone()[0]
         c = self.db.execute("SELECT count(*) FROM chunks").fetchone()[0]
@@ -325,6 +362,7 @@ class Store:
         ]
         conn.executemany("DELETE FROM chunks_fts WHERE rowid = ?", [(r,) for r in rowids])
         conn.execute("DELETE FROM chunks WHERE article_id = ?", (article_id,))
+        conn.execute("DELETE FROM signatures WHERE article_id = ?", (article_id,))
         cur = conn.execute("DELETE FROM articles WHERE id = ?", (article_id,))
         return cur.rowcount > 0
 
@@ -337,13 +375,16 @@ class Store:
         entities: list[Span],
         chunks: list[Chunk],
         vectors: np.ndarray,
+        group_id: str | None = None,
+        minhash: bytes | None = None,
     ) -> None:
         """Write an article with its passages, vectors and annotations (inside a write
-        transaction)."""
+        transaction), in its near-duplicate group with its signature when given."""
         Store.delete_article(conn, article.id)
         conn.execute(
             "INSERT INTO articles (id, title, author, source, url, date, path, content_hash, "
-            "text, sentences, entities, date_raw) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            "text, sentences, entities, date_raw, group_id) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 article.id,
                 article.title,
@@ -357,8 +398,11 @@ class Store:
                 _spans_json(sentences),
                 _spans_json(entities),
                 article.date_raw,
+                group_id,
             ),
         )
+        if minhash is not None:
+            conn.execute("INSERT INTO signatures VALUES (?, ?)", (article.id, minhash))
         for chunk, vec in zip(chunks, vectors, strict=True):
             cur = conn.execute(
                 "INSERT INTO chunks (id, article_id, idx, start, end, text, vector) "

@@ -20,6 +20,9 @@ class Article:
     """ISO 8601 (YYYY-MM-DD) when known."""
     path: str | None = None
     """Where it was read from, for people; never used as identity once ``id`` is set."""
+    group_id: str | None = None
+    """Its near-duplicate group (copies of one story share it; ``qa.ingest.duplicates``),
+    set by the store; None: a group of one."""
     date_raw: str | None = None
     """The date as written when it could not be read as a date (``date`` is then None): kept,
     and reported as a warning at ingest, never silently dropped."""
@@ -72,6 +75,19 @@ class Hit:
 
 
 @dataclass(frozen=True)
+class Report:
+    """Another outlet's copy of a cited article (same near-duplicate group): who ran it,
+    when, and where."""
+
+    article_id: str
+    title: str | None
+    source: str | None
+    author: str | None
+    date: str | None
+    url: str | None
+
+
+@dataclass(frozen=True)
 class Citation:
     """One cited passage, numbered as shown: its article's metadata, the passage's offsets and
     text, and where the answer sits in it."""
@@ -90,6 +106,9 @@ class Citation:
     answer_start: int | None
     answer_end: int | None
     score: float
+    also_reported_by: tuple[Report, ...] = ()
+    """The other copies of this article's story (``qa.ingest.duplicates``), first stored
+    first; cited once, listed here."""
 
 
 @dataclass(frozen=True)

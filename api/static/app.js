@@ -143,6 +143,8 @@ function renderFinal(node, text, answer) {
       const li = el("li");
       li.append(citeButton(group), el("span", { class: "title" }, c.title || c.article_id));
       if (group.length > 1) li.append(el("span", { class: "count" }, ` (${group.length} passages)`));
+      const also = (c.also_reported_by || []).map((r) => (r.source || r.title || r.article_id) + (r.date ? ` (${r.date})` : ""));
+      if (also.length) li.append(el("div", { class: "also" }, "also reported by " + also.join(", ")));
       const who = sourceLine(c);
       if (who) li.append(" — " + who);
       list.append(li);

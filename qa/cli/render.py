@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.text import Text
 
-from qa.citations import NO_ANSWER, as_of_phrase, by_source, source_line
+from qa.citations import NO_ANSWER, also_line, as_of_phrase, by_source, source_line
 from qa.types import Answer, Citation
 
 PASSAGES_PER_SOURCE = 2
@@ -43,6 +43,9 @@ def render_answer(console: Console, answer: Answer, *, passages: int = 3) -> Non
         console.print(Text(source_line(group[0]), style="cyan"))
         if group[0].url:
             console.print(Text(group[0].url, style="dim underline"))
+        also = also_line(group[0])
+        if also:
+            console.print(Text(also, style="dim"))
         for c in group[:PASSAGES_PER_SOURCE]:
             _quote(console, c)
         if len(group) > PASSAGES_PER_SOURCE:

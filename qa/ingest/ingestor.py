@@ -17,6 +17,7 @@ from qa.errors import BadInputError, NotFoundError
 from qa.index import ArticleIndex, Manifest
 from qa.ingest.annotate import Annotates
 from qa.ingest.chunking import make_chunks
+from qa.ingest.duplicates import Grouper, signature, to_bytes
 from qa.ingest.files import Skip, id_problem, iter_articles
 from qa.store import Store
 from qa.types import Article, Chunk, Span
@@ -36,6 +37,8 @@ class IngestReport:
     deleted: int = 0
     chunks: int = 0
     skipped: list[Skip] = field(default_factory=list)
+    copies: int = 0
+    """Articles that joined another article's near-duplicate group (``duplicates``)."""
     warnings: list[Skip] = field(default_factory=list)
     """Articles ingested with something to say about them (a date that is not a date)."""
     seconds: float = 0.0
@@ -47,7 +50,8 @@ class IngestReport:
         return (
             f"{self.added} added, {self.unchanged} unchanged, {self.replaced} replaced, "
             f"{self.deleted} deleted, {len(self.skipped)} skipped{self._reasons()}"
-            f"{f', {len(self.warnings)} warnings' if self.warnings else ''} "
+            f"{f', {len(self.warnings)} warnings' if self.warnings else ''}"
+            f"{f', {self.copies} copies of stored articles grouped' if self.copies else ''} "
             f"({self.chunks} chunks in {self.seconds:.1f}s{rate})"
         )
 
@@ -66,6 +70,7 @@ class IngestReport:
             "replaced": self.replaced,
             "deleted": self.deleted,
             "chunks": self.chunks,
+            "copies": self.copies,
             "seconds": round(self.seconds, 3),
             "skipped": [{"path": s.path, "line": s.line, "reason": s.reason} for s in self.skipped],
             "warnings": [
@@ -116,6 +121,7 @@ class Ingestor:
         self.batch_chunks = batch_chunks
         self._progress: Progress | None = None
         self._done_articles = 0
+        self._grouper: Grouper | None = None
 
     def ingest_paths(self, paths: Iterable[Path], progress: Progress | None = None) -> IngestReport:
         """Ingest every supported file under ``paths``."""
@@ -139,6 +145,7 @@ class Ingestor:
         done_articles = 0
         self._progress = progress
         self._done_articles = 0
+        self._grouper = None  # loaded from the store at this run's first batch
         for item in items:
             if isinstance(item, Skip):
                 report.skipped.append(item)
@@ -186,10 +193,19 @@ class Ingestor:
         texts = [embedding_text(p.article, c) for p in prepared for c in p.chunks]
         vectors = self._encode(texts, report.chunks)
         self.index.ensure_manifest(self.manifest)
+        if self._grouper is None:
+            self._grouper = Grouper(self.index.store.signatures())
+        grouper = self._grouper
+        grouped: list[tuple[str, str | None, bytes]] = []
+        for p in prepared:
+            sig = signature(p.article.text)
+            grouper.forget(p.article.id)  # a replaced article is grouped afresh
+            group, matched, _ = grouper.assign(p.article.id, sig, own="g:" + p.digest[:16])
+            grouped.append((group, matched, to_bytes(sig)))
 
         def apply(conn: Any) -> None:
             pos = 0
-            for p in prepared:
+            for p, (group, matched, sig) in zip(prepared, grouped, strict=True):
                 n = len(p.chunks)
                 Store.put_article(
                     conn,
@@ -199,10 +215,19 @@ class Ingestor:
                     p.entities,
                     p.chunks,
                     vectors[pos : pos + n],
+                    group_id=group,
+                    minhash=sig,
                 )
+                if matched is not None:
+                    # A copy of an article stored before groups existed: it founds the group.
+                    conn.execute(
+                        "UPDATE articles SET group_id = ? WHERE id = ? AND group_id IS NULL",
+                        (group, matched),
+                    )
                 pos += n
 
         self.index.commit(apply)
+        report.copies += sum(1 for _, matched, _ in grouped if matched is not None)
         for (_article, _digest, existed), p in zip(batch, prepared, strict=True):
             report.chunks += len(p.chunks)
             if existed:
