@@ -11,7 +11,14 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from qa.citations import NO_ANSWER, also_line, as_of_phrase, by_source, source_line
+from qa.citations import (
+    NO_ANSWER,
+    also_line,
+    as_of_phrase,
+    by_source,
+    conflict_line,
+    source_line,
+)
 from qa.types import Answer, Citation
 
 NOT_IN_ARTICLES = "Not in the articles: " + NO_ANSWER[0].lower() + NO_ANSWER[1:]
@@ -85,6 +92,9 @@ def reply_text(answer: Answer, link: Link | None = None) -> str:
     if dated:
         # Its own paragraph: clients send the first one back as the answer (qa.chat).
         parts.append(dated[0].upper() + dated[1:] + ".")
+    differ = conflict_line(answer.conflicts)
+    if differ:
+        parts.append(differ)
     evidence = " ".join(answer.evidence.split())
     if evidence:
         parts.append(f"> {evidence} [{cited.number}]")

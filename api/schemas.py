@@ -124,6 +124,17 @@ class TimeFrameOut(BaseModel):
     applied: bool = Field(description="Whether the date range filtered the articles.")
 
 
+class ConflictOut(BaseModel):
+    """Another report's different answer (two figures, two names)."""
+
+    answer: str
+    citation: int = Field(description="The number of the citation that holds it.")
+    article_id: str
+    date: str | None
+    source: str | None
+    confidence: float
+
+
 class AnswerOut(BaseModel):
     """The same object as ``ask --json``."""
 
@@ -140,6 +151,10 @@ class AnswerOut(BaseModel):
     )
     note: str | None = Field(
         default=None, description="How the answer was made, when worth saying (LLM checks)."
+    )
+    conflicts: list[ConflictOut] = Field(
+        default_factory=list,
+        description="Reports that give another answer of the same type, newest first.",
     )
     timeframe: TimeFrameOut | None = Field(
         default=None, description="Time read from the question (in 2015, as of..., latest)."

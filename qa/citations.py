@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
-from qa.types import Citation, Draft, Hit
+from qa.types import Citation, Conflict, Draft, Hit
 
 
 def citation_order(count: int, draft: Draft) -> list[int]:
@@ -89,6 +89,18 @@ def as_of_phrase(iso: str | None) -> str | None:
 
 NO_ANSWER = "The articles do not answer this question."
 """What every door says when the bot abstains."""
+
+
+def conflict_line(conflicts: Sequence[Conflict]) -> str | None:
+    """``Reports differ: 12,000 [2] (Herald, 2024-12-20)``, newest first."""
+    if not conflicts:
+        return None
+    parts = [
+        f"{c.answer} [{c.citation}]"
+        + (f" ({', '.join(x for x in (c.source, c.date) if x)})" if c.source or c.date else "")
+        for c in conflicts
+    ]
+    return "Reports differ: " + "; ".join(parts)
 
 
 def also_line(c: Citation) -> str | None:

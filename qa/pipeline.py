@@ -33,7 +33,18 @@ from qa.retrieval import GROUP_SLACK, HybridRetriever, one_per_group
 from qa.settings import Settings
 from qa.store import Store
 from qa.timeframe import newest_first, read_timeframe
-from qa.types import Answer, Article, Chunk, Citation, Filters, Hit, Report, TimeFrame
+from qa.types import (
+    Answer,
+    Article,
+    Chunk,
+    Citation,
+    Conflict,
+    Draft,
+    Filters,
+    Hit,
+    Report,
+    TimeFrame,
+)
 
 log = logging.getLogger(__name__)
 
@@ -425,7 +436,9 @@ class Pipeline:
         abstained = not draft.answer or draft.confidence < self.threshold
         citations = self._also_reported(cite(hits, draft))
         held = next((c for c in citations if c.answer_start is not None), None)
+        conflicts = () if abstained else _conflicts(draft, hits, citations)
         return Answer(
+            conflicts=conflicts,
             as_of=None if abstained or held is None else held.date,
             question=q,
             answer="" if abstained else draft.answer,
@@ -536,6 +549,28 @@ def reader_directory(settings: Settings) -> Path | None:
 
         return SHIPPED_DIR
     return Path(choice).expanduser()
+
+
+def _conflicts(
+    draft: Draft, hits: Sequence[Hit], citations: Sequence[Citation]
+) -> tuple[Conflict, ...]:
+    """The answerer's rival answers from other reports, with their citation numbers and
+    dates, newest first (undated last)."""
+    number = {c.chunk_id: c.number for c in citations}
+    out = [
+        Conflict(
+            answer=text,
+            citation=number[hits[i].chunk.id],
+            article_id=hits[i].article.id,
+            date=hits[i].article.date,
+            source=hits[i].article.source,
+            confidence=p,
+        )
+        for i, text, p in draft.rivals
+        if hits[i].chunk.id in number
+    ]
+    out.sort(key=lambda c: c.date or "", reverse=True)
+    return tuple(out)
 
 
 def build_pipeline(

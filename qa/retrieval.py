@@ -60,16 +60,26 @@ GROUP_SLACK = 10
 """Extra passages retrieved so that dropping other copies of one story still leaves k."""
 
 
+_FIGURE = re.compile(r"\d[\d,.]*\d|\d")
+
+
 def one_per_group(hits: Sequence[Hit], k: int) -> list[Hit]:
     """The best ``k`` hits with one article per near-duplicate group: passages of the first
     copy seen are kept, passages of its other copies dropped (they are listed as "also
-    reported by" instead of filling citation slots)."""
+    reported by" instead of filling citation slots) unless they state other figures than
+    every kept passage of the story: a copy that changed "11,000" to "12,000" is a
+    conflicting report, not a copy, for that passage."""
     first: dict[str, str] = {}
+    figures: dict[str, list[set[str]]] = {}
     out = []
     for h in hits:
         group = h.article.group_id or h.article.id
-        if first.setdefault(group, h.article.id) == h.article.id:
+        mine = set(_FIGURE.findall(h.chunk.text))
+        if first.setdefault(group, h.article.id) == h.article.id or (
+            mine and all(mine != kept for kept in figures.get(group, []))
+        ):
             out.append(h)
+            figures.setdefault(group, []).append(mine)
         if len(out) == k:
             break
     return out

@@ -112,6 +112,19 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class Conflict:
+    """Another report's different answer to the question, with its citation and date."""
+
+    answer: str
+    citation: int
+    """The number of the citation that holds it."""
+    article_id: str
+    date: str | None
+    source: str | None
+    confidence: float
+
+
+@dataclass(frozen=True)
 class TimeFrame:
     """What a question says about time: a publication date range, a preference for the
     newest report, and the words that said so (shown in the answer object)."""
@@ -154,6 +167,9 @@ class Answer:
     timeframe: TimeFrame | None = None
     """What the question said about time (``qa.timeframe``): the date range it filtered on,
     "the latest", or why a date could not be used; None when it said nothing."""
+    conflicts: tuple[Conflict, ...] = ()
+    """Reports that answer differently (two figures, two names), newest first; the answer
+    is the best-supported one, and these are shown beside it, never silently dropped."""
     unclear: str | None = None
     """What made the question impossible to answer as asked: a pronoun with nothing to refer
     to ("them" as a conversation's first message). The reply asks which one is meant."""
@@ -183,4 +199,7 @@ class Draft:
     """The answerer's ranking of the hits (indexes), when it reads them better than retrieval
     ranked them; citations follow it."""
     signals: tuple[tuple[str, float], ...] = ()
+    rivals: tuple[tuple[int, str, float], ...] = ()
+    """Other articles' answers of the same type, each (hit index, text, confidence), when
+    they differ from this one: conflicting reports."""
     """What the confidence was computed from (name, value), for calibration and eval."""

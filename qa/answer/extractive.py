@@ -23,6 +23,7 @@ from qa.answer.confidence import (
     type_match,
 )
 from qa.reader.model import Reader, ReaderUnavailable, Reading, Span, sigmoid
+from qa.squad import normalize_answer
 from qa.types import Draft, Hit
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,12 @@ soldiers were killed" against "of which 300 are believed to have been killed".""
 TYPE_WINDOW = 2.0
 """How far (in span-score logits) a runner-up of the asked-for type may trail the best span
 and still be preferred to it."""
+
+CONFLICT_CONFIDENCE = 0.5
+"""A rival report's answer is shown as a conflict only when the calibrated confidence would
+give it at least even odds of being right: above the abstention threshold (0.28), so that a
+weak second passage does not flag every single-answer question (measured in
+tests/test_conflicts.py and on the news set, see README)."""
 
 _QUANTITY = re.compile(r"\bhow\s+(many|much)\b", re.IGNORECASE)
 
@@ -183,7 +190,13 @@ class ReaderAnswerer:
             if calibrator is not None
             else sigmoid(sp.score - r.null_score)
         )
+        rivals = (
+            self._rivals(question, kind, best, spans, candidates, read, context)
+            if calibrator is not None and kind
+            else ()
+        )
         return Draft(
+            rivals=rivals,
             answer=hit.article.text[start:end],
             confidence=round(confidence, 4),
             evidence=hit.article.text[ev_start:ev_end],
@@ -195,6 +208,41 @@ class ReaderAnswerer:
             order=order,
             signals=tuple(features.items()),
         )
+
+    def _rivals(
+        self,
+        question: str,
+        kind: str,
+        best: int,
+        spans: list[Span | None],
+        candidates: list[Candidate],
+        read: list[Hit],
+        context: AnswerContext,
+    ) -> tuple[tuple[int, str, float], ...]:
+        """Answers of the asked-for type from *other articles'* passages that the calibrated
+        confidence would also give (at least CONFLICT_CONFIDENCE) and that differ from the
+        best one: two reports giving two figures."""
+        assert self._calibrator is not None
+        top = spans[best]
+        chosen = normalize_answer(top.text if top is not None else "")
+        out = []
+        for i, (sp, h) in enumerate(zip(spans, read, strict=True)):
+            if i == best or sp is None or h.article.id == read[best].article.id:
+                continue
+            if type_match(kind, sp.text) < 1.0:
+                continue
+            text = normalize_answer(sp.text)
+            if not text or text in chosen or chosen in text:
+                continue  # "11,000" and "around 11,000" agree
+            s, e = h.chunk.start + sp.start, h.chunk.start + sp.end
+            ev_s, ev_e = self._sentence(h, s, e, context)
+            feats = signals(
+                question, i, candidates, h.article.text[ev_s:ev_e], h.chunk.text, h.article.title
+            )
+            p = self._calibrator.probability(feats)
+            if p >= CONFLICT_CONFIDENCE:
+                out.append((i, h.article.text[s:e], round(p, 4)))
+        return tuple(out)
 
     @staticmethod
     def _typed(reading: Reading, kind: str) -> Span | None:

@@ -5,7 +5,14 @@ from __future__ import annotations
 from rich.console import Console
 from rich.text import Text
 
-from qa.citations import NO_ANSWER, also_line, as_of_phrase, by_source, source_line
+from qa.citations import (
+    NO_ANSWER,
+    also_line,
+    as_of_phrase,
+    by_source,
+    conflict_line,
+    source_line,
+)
 from qa.types import Answer, Citation
 
 PASSAGES_PER_SOURCE = 2
@@ -30,6 +37,9 @@ def render_answer(console: Console, answer: Answer, *, passages: int = 3) -> Non
         dated = as_of_phrase(answer.as_of)
         if dated:
             console.print(Text(dated, style="dim"))
+        differ = conflict_line(answer.conflicts)
+        if differ:
+            console.print(Text(differ, style="yellow"))
         console.print(Text(f"confidence {answer.confidence:.2f}", style="dim"))
     if answer.note:
         console.print(Text(answer.note, style="dim italic"))
