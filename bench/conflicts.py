@@ -91,7 +91,8 @@ def main() -> None:
                 flagged += bool(a.conflicts)
                 if a.conflicts:
                     print(
-                        f"FLAGGED {q['question']} -> {a.answer!r} vs {[c.answer for c in a.conflicts]}"
+                        f"FLAGGED {q['question']} -> {a.answer!r} "
+                        f"vs {[c.answer for c in a.conflicts]}"
                     )
         pipeline.close()
     print(
