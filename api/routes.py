@@ -8,7 +8,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,8 @@ from api.schemas import (
     IngestOut,
     JobOut,
     SearchOut,
+    TimelineEntryOut,
+    TimelineOut,
     to_filters,
 )
 from qa import __version__
@@ -73,6 +75,23 @@ def ask(
     answer = pipeline.ask(body.question, top_k=body.top_k, filters=to_filters(body.filters))
     services(request).metrics.observe_stages("ask", answer.timings_ms)
     return AnswerOut.of(answer)
+
+
+@router.get(
+    "/timeline",
+    response_model=TimelineOut,
+    tags=["questions"],
+    summary="Each report's answer to a question, oldest first: how a figure moved",
+)
+def timeline(
+    q: str = Query(min_length=1, description="The question."),
+    k: int = Query(default=10, ge=1, le=50, description="At most this many reports."),
+    pipeline: Pipeline = Depends(get_pipeline),
+) -> TimelineOut:
+    entries = pipeline.timeline(q, articles=k)
+    return TimelineOut(
+        question=q, entries=[TimelineEntryOut.model_validate(asdict(e)) for e in entries]
+    )
 
 
 @router.get(

@@ -135,6 +135,26 @@ class ConflictOut(BaseModel):
     confidence: float
 
 
+class TimelineEntryOut(BaseModel):
+    answer: str
+    confidence: float
+    article_id: str
+    title: str | None
+    source: str | None
+    date: str | None
+    url: str | None
+    evidence: str = Field(description="The sentence the answer was read from.")
+    answer_start: int | None = Field(description="Answer offsets in the article text.")
+    answer_end: int | None
+
+
+class TimelineOut(BaseModel):
+    """Each report's answer to one question, oldest first (undated ones last)."""
+
+    question: str
+    entries: list[TimelineEntryOut]
+
+
 class AnswerOut(BaseModel):
     """The same object as ``ask --json``."""
 

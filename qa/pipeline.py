@@ -44,9 +44,16 @@ from qa.types import (
     Hit,
     Report,
     TimeFrame,
+    TimelineEntry,
 )
 
 log = logging.getLogger(__name__)
+
+TIMELINE_ARTICLES = 10
+"""Reports read for a timeline: each is one reader call (about 30 ms), so 10 stay well under
+a second."""
+TIMELINE_PASSAGES = 40
+"""Passages retrieved to find them (one copy per story)."""
 
 
 @contextmanager
@@ -456,6 +463,44 @@ class Pipeline:
             searched_query=searched_query,
             timeframe=frame,
         )
+
+    def timeline(
+        self, question: str, articles: int = TIMELINE_ARTICLES, filters: Filters | None = None
+    ) -> tuple[TimelineEntry, ...]:
+        """Each report's own answer to ``question``, oldest first (undated ones last): how a
+        figure moved across the archive. Every article among the best passages is read on
+        its own passages; those whose answer clears the abstention threshold are listed."""
+        q = self.validate_question(question)
+        self.check()
+        out: list[TimelineEntry] = []
+        with _store_errors(self.index.data_dir), self._store.snapshot():
+            hits = self._search(q, TIMELINE_PASSAGES, filters)
+            by_article: dict[str, list[Hit]] = {}
+            for h in hits:
+                if h.article.id in by_article or len(by_article) < articles:
+                    by_article.setdefault(h.article.id, []).append(h)
+            context = AnswerContext(self.annotations)
+            for own in by_article.values():
+                draft = self.answerer.answer(q, own, context)
+                if not draft.answer or draft.confidence < self.threshold:
+                    continue
+                art = own[0].article
+                out.append(
+                    TimelineEntry(
+                        answer=draft.answer,
+                        confidence=draft.confidence,
+                        article_id=art.id,
+                        title=art.title,
+                        source=art.source,
+                        date=art.date,
+                        url=art.url,
+                        evidence=draft.evidence,
+                        answer_start=draft.answer_start,
+                        answer_end=draft.answer_end,
+                    )
+                )
+        out.sort(key=lambda e: (e.date is None, e.date or ""))
+        return tuple(out)
 
     def _search(self, query: str, k: int, filters: Filters | None) -> list[Hit]:
         """The k best passages, one copy per near-duplicate group."""

@@ -125,6 +125,23 @@ class Conflict:
 
 
 @dataclass(frozen=True)
+class TimelineEntry:
+    """One report's answer to a question, for ``ask timeline``: what it said and when."""
+
+    answer: str
+    confidence: float
+    article_id: str
+    title: str | None
+    source: str | None
+    date: str | None
+    url: str | None
+    evidence: str
+    answer_start: int | None
+    """Article character offsets of the answer."""
+    answer_end: int | None
+
+
+@dataclass(frozen=True)
 class TimeFrame:
     """What a question says about time: a publication date range, a preference for the
     newest report, and the words that said so (shown in the answer object)."""

@@ -89,3 +89,24 @@ def test_an_edited_copy_with_another_figure_is_a_conflict_not_a_copy(tmp_path: P
         assert "300" in killed.answer
     finally:
         p.close()
+
+
+def test_timeline_lists_each_report_oldest_first(two_reports: Pipeline, tmp_path: Path) -> None:
+    entries = two_reports.timeline(Q)
+    assert [e.article_id for e in entries] == ["dec", "feb"]
+    assert "12,000" in entries[0].answer and "11,000" in entries[1].answer
+    assert entries[0].date == "2024-12-20" and entries[0].source == "Daily"
+    feb = next(a for a in (FEB,) if a.id == entries[1].article_id)
+    s, e = entries[1].answer_start, entries[1].answer_end
+    assert s is not None and e is not None and feb.text[s:e] == entries[1].answer
+
+    from fastapi.testclient import TestClient
+
+    from tests.test_api import _app, assert_error
+
+    client = TestClient(_app(two_reports, tmp_path))
+    r = client.get("/timeline", params={"q": Q})
+    assert r.status_code == 200
+    assert [x["date"] for x in r.json()["entries"]] == ["2024-12-20", "2025-02-11"]
+    assert_error(client.get("/timeline", params={"q": ""}), 422)
+    assert_error(client.get("/timeline", params={"q": Q, "k": 0}), 422)

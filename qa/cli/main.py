@@ -264,6 +264,35 @@ def stats_cmd(as_json: bool, list_articles: bool) -> None:
         click.echo(f"{a.id}\t{a.date or '-'}\t{a.title or ''}")
 
 
+@app.command("timeline")
+@click.argument("question")
+@click.option(
+    "-k",
+    "articles",
+    type=click.IntRange(1, 50),
+    default=10,
+    show_default=True,
+    help="At most this many reports.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def timeline_cmd(question: str, articles: int, as_json: bool) -> None:
+    """Each report's answer to QUESTION with its date, oldest first: how a figure moved."""
+    try:
+        entries = _pipeline().timeline(question, articles=articles)
+    except QAError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        click.echo(json.dumps([asdict(e) for e in entries], indent=2, ensure_ascii=False))
+        return
+    if not entries:
+        click.echo("No report answers this question.")
+        return
+    for e in entries:
+        who = ", ".join(x for x in (e.source, e.title or e.article_id) if x)
+        click.echo(f"{e.date or 'undated':>10}  {e.answer}  ({who}; confidence {e.confidence:.2f})")
+
+
 # qa.cli.eval imports only click at module level; the evaluation itself loads when run.
 from qa.cli.eval import eval_cmd  # noqa: E402
 
