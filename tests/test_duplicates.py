@@ -120,3 +120,26 @@ def test_grouper_threshold() -> None:
     c, none, _ = g.assign("c", signature(TOPIC.text), own="g:c")
     assert a == b == "g:a" and matched == "a" and 0.5 <= j < 1.0
     assert c == "g:c" and none is None
+
+
+def test_the_corpus_ingested_twice_answers_from_one_copy(pipeline: Pipeline) -> None:
+    from qa.ingest.files import iter_articles
+    from qa.settings import REPO_ROOT
+
+    corpus = [a for a in iter_articles([REPO_ROOT / "corpus"]) if isinstance(a, Article)]
+    pipeline.ingest_articles(corpus)
+    again = pipeline.ingest_articles(
+        [replace(a, id="copy/" + a.id, source="Copy Outlet") for a in corpus]
+    )
+    assert again.added == len(corpus) and again.copies == len(corpus)
+    stats = pipeline.stats()
+    assert (stats.groups, stats.copies) == (len(corpus), len(corpus))
+    answer = pipeline.ask("How many troops did North Korea send to Russia?")
+    assert "11,000" in answer.answer and answer.as_of == "2025-02-11"
+    stories = [c.article_id.removeprefix("copy/") for c in answer.citations]
+    numbers = {c.number for c in answer.citations}
+    assert len(set(stories)) == len(numbers)  # no story twice under two numbers
+    first = answer.citations[0]
+    assert [r.article_id.removeprefix("copy/") for r in first.also_reported_by] == [
+        first.article_id.removeprefix("copy/")
+    ]

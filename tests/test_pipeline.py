@@ -98,19 +98,25 @@ def test_an_unreadable_date_is_kept_raw_and_warned(fast, tmp_path: Path) -> None
     src.write_text(
         '{"id": "a", "text": "One article with a date.", "date": "the ides of March"}\n'
         '{"id": "b", "text": "Another, dated properly.", "date": "11 February 2025"}\n'
+        '{"id": "c", "text": "An impossible day.", "date": "2025-02-30"}\n'
+        '{"id": "d", "text": "From the future.", "date": "2199-01-01"}\n'
     )
     report = pipeline.ingest([src])
-    assert report.added == 2 and not report.skipped
+    assert report.added == 4 and not report.skipped
     assert [w.reason for w in report.warnings] == [
         "article 'a': date 'the ides of March' is not a date; kept as written (date_raw) "
-        "and treated as undated"
+        "and treated as undated",
+        "article 'c': date '2025-02-30' is not a date; kept as written (date_raw) "
+        "and treated as undated",
+        "article 'd': date 2199-01-01 is in the future; kept as given (it ranks as the "
+        "newest report)",
     ]
-    assert "1 warnings" in report.summary()
+    assert "3 warnings" in report.summary()
     a, b = pipeline.article("a"), pipeline.article("b")
     assert a is not None and a.date is None and a.date_raw == "the ides of March"
     assert b is not None and b.date == "2025-02-11" and b.date_raw is None
     again = pipeline.ingest([src])  # the raw date is part of identity: nothing changes
-    assert again.unchanged == 2 and again.added == again.replaced == 0
+    assert again.unchanged == 4 and again.added == again.replaced == 0
 
 
 def test_control_characters_in_ids_are_refused(fast, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import time
@@ -77,6 +78,11 @@ class IngestReport:
                 {"path": s.path, "line": s.line, "reason": s.reason} for s in self.warnings
             ],
         }
+
+
+def _tomorrow() -> str:
+    """A day's margin for time zones: an article dated tomorrow is not yet suspicious."""
+    return (datetime.date.today() + datetime.timedelta(days=1)).isoformat()
 
 
 def content_hash(article: Article) -> str:
@@ -160,6 +166,15 @@ class Ingestor:
                 )
                 continue
             seen.add(item.id)
+            if item.date is not None and item.date > _tomorrow():
+                report.warnings.append(
+                    Skip(
+                        item.path or "?",
+                        None,
+                        f"article {item.id!r}: date {item.date} is in the future; kept as "
+                        "given (it ranks as the newest report)",
+                    )
+                )
             if item.date_raw is not None:
                 report.warnings.append(
                     Skip(
