@@ -19,7 +19,15 @@ from qa.errors import NotFoundError
 from qa.pipeline import Pipeline
 from qa.types import Article
 
-router = APIRouter(responses=ERRORS)
+# Errors are JSON even though the page is HTML: say so, or the schema promises HTML for them.
+_JSON_ERRORS = {
+    code: {
+        "description": spec["description"],
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}},
+    }
+    for code, spec in ERRORS.items()
+}
+router = APIRouter(responses=_JSON_ERRORS)
 
 _RANGE = r"^\d{1,9}-\d{1,9}$"
 _STYLE = """

@@ -251,7 +251,8 @@ async def _articles_from_request(request: Request, tmp: Path, wait: bool | None)
             )
         raw_list = parsed if isinstance(parsed, list) else [parsed]
         if len(raw_list) > MAX_ARTICLES_PER_REQUEST:
-            raise TooLargeError(
+            # The schema's maxItems: a validation error like any other (422).
+            raise BadInputError(
                 f"{len(raw_list)} articles in one request; the limit is {MAX_ARTICLES_PER_REQUEST}"
             )
         background = _background(wait, len(raw_list))
