@@ -193,7 +193,12 @@ class Answer:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d["citations"] = [asdict(c) for c in self.citations]
+        # Lists, not tuples: the same object as its JSON read back.
+        d["citations"] = [
+            {**asdict(c), "also_reported_by": [asdict(r) for r in c.also_reported_by]}
+            for c in self.citations
+        ]
+        d["conflicts"] = [asdict(c) for c in self.conflicts]
         return d
 
 
