@@ -10,10 +10,15 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from qa.types import Span
+
+if TYPE_CHECKING:
+    from qa.pipeline import Pipeline
 
 _WORD = re.compile(r"\w+")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'])|\n+")
@@ -66,3 +71,15 @@ class PlainAnnotator:
             ]
             for t in texts
         ]
+
+
+def fast_pipeline(data_dir: Path, **settings: Any) -> Pipeline:
+    """The real pipeline (store, index, retriever, reader) with these stand-ins injected."""
+    from qa.pipeline import build_pipeline
+    from qa.settings import Settings
+
+    return build_pipeline(
+        Settings(data_dir=data_dir, auto_ingest=False, **settings),
+        doc_encoder=HashEncoder(),
+        annotator=PlainAnnotator(),
+    )

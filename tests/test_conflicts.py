@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from qa.pipeline import Pipeline, build_pipeline
-from qa.settings import Settings
+from qa.pipeline import Pipeline
 from qa.types import Article
-from tests.fakes import HashEncoder, PlainAnnotator
+from tests.fakes import fast_pipeline
 
 FEB = Article(
     "feb",
@@ -35,11 +34,7 @@ Q = "How many troops has North Korea sent to Russia?"
 
 
 def _pipeline(tmp_path: Path, articles: list[Article]) -> Pipeline:
-    p = build_pipeline(
-        Settings(data_dir=tmp_path / "data", auto_ingest=False),
-        doc_encoder=HashEncoder(),
-        annotator=PlainAnnotator(),
-    )
+    p = fast_pipeline(tmp_path / "data")
     p.ingest_articles(articles)
     return p
 

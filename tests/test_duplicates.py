@@ -11,10 +11,9 @@ from pathlib import Path
 import pytest
 
 from qa.ingest.duplicates import Grouper, signature
-from qa.pipeline import Pipeline, build_pipeline
-from qa.settings import Settings
+from qa.pipeline import Pipeline
 from qa.types import Article
-from tests.fakes import HashEncoder, PlainAnnotator
+from tests.fakes import fast_pipeline
 
 STORY = (
     "North Korea has sent around 11,000 troops to Russia, South Korea's spy agency said on "
@@ -49,11 +48,7 @@ Q = "How many troops has North Korea sent to Russia?"
 
 @pytest.fixture
 def pipeline(tmp_path: Path) -> Iterator[Pipeline]:
-    p = build_pipeline(
-        Settings(data_dir=tmp_path / "data", auto_ingest=False),
-        doc_encoder=HashEncoder(),
-        annotator=PlainAnnotator(),
-    )
+    p = fast_pipeline(tmp_path / "data")
     yield p
     p.close()
 

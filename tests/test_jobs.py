@@ -13,9 +13,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from qa.pipeline import Pipeline, build_pipeline
-from qa.settings import Settings
-from tests.fakes import HashEncoder, PlainAnnotator
+from qa.pipeline import Pipeline
+from tests.fakes import fast_pipeline
 from tests.test_api import _app, assert_error
 
 
@@ -32,11 +31,7 @@ def _batch(n: int, tag: str = "a") -> list[dict[str, Any]]:
 
 @pytest.fixture
 def pipeline(tmp_path: Path) -> Iterator[Pipeline]:
-    p = build_pipeline(
-        Settings(data_dir=tmp_path / "data", auto_ingest=False),
-        doc_encoder=HashEncoder(),
-        annotator=PlainAnnotator(),
-    )
+    p = fast_pipeline(tmp_path / "data")
     yield p
     p.close()
 

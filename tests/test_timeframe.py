@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from qa.pipeline import Pipeline, build_pipeline
-from qa.settings import Settings
+from qa.pipeline import Pipeline
 from qa.timeframe import read_timeframe
 from qa.types import Article, Filters
-from tests.fakes import HashEncoder, PlainAnnotator
+from tests.fakes import fast_pipeline
 
 
 @pytest.mark.parametrize(
@@ -79,11 +78,7 @@ ARTICLES = [
 
 @pytest.fixture
 def pipeline(tmp_path: Path) -> Iterator[Pipeline]:
-    p = build_pipeline(
-        Settings(data_dir=tmp_path / "data", auto_ingest=False),
-        doc_encoder=HashEncoder(),
-        annotator=PlainAnnotator(),
-    )
+    p = fast_pipeline(tmp_path / "data")
     p.ingest_articles(ARTICLES)
     yield p
     p.close()
@@ -122,11 +117,7 @@ def test_latest_reads_the_newest_first(pipeline: Pipeline) -> None:
 
 
 def test_switched_off(tmp_path: Path) -> None:
-    p = build_pipeline(
-        Settings(data_dir=tmp_path / "d", auto_ingest=False, time_in_questions=False),
-        doc_encoder=HashEncoder(),
-        annotator=PlainAnnotator(),
-    )
+    p = fast_pipeline(tmp_path / "d", time_in_questions=False)
     try:
         p.ingest_articles(ARTICLES)
         a = p.ask("How many troops did the ministry say were sent in 2015?")
