@@ -273,3 +273,21 @@ def test_founding_unanswerable_is_abstained(corpus_pipeline: Pipeline) -> None:
     answer = corpus_pipeline.ask("What is the capital of Australia?")
     assert answer.abstained
     assert answer.answer == ""
+
+
+@pytest.mark.parametrize(
+    ("text", "span", "expected"),
+    [
+        ("sent around 11,000 troops", "11,000", "around 11,000"),
+        ("and another 2,700 wounded", "2,700", "another 2,700"),
+        ("rescued over 700 people", "700", "over 700"),
+        ("of which 300 died", "300", "300"),
+        ("about the 300 soldiers", "soldiers", "soldiers"),  # not a figure: left alone
+        ("costing about $26 million", "$26 million", "about $26 million"),
+    ],
+)
+def test_hedged_figures_keep_their_hedge(text: str, span: str, expected: str) -> None:
+    from qa.answer.extractive import hedged
+
+    start = text.index(span)
+    assert text[hedged(text, start) : start + len(span)] == expected

@@ -69,7 +69,7 @@ def _stage_two_command(t: dict[str, Any]) -> str:
 
 
 def _reproduce(t: dict[str, Any], calibration: dict[str, Any] | None) -> str:
-    threshold = (calibration or {}).get("threshold", 0.28)
+    threshold = (calibration or {}).get("threshold", 0.4)
     if t.get("init_from"):
         train = (
             f".venv/bin/{STAGE_ONE[0]}   # stage 1: {STAGE_ONE[1]}\n"
