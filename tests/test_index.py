@@ -277,7 +277,10 @@ def _check_after_interruption(
 def test_ctrl_c_and_kill_mid_ingest_keep_store_and_faiss_in_step(
     corpus_copy: Path, models: Models, tmp_path: Path
 ) -> None:
-    filler = _filler_jsonl(tmp_path / "big.jsonl", 30)
+    # 80 articles in batches of 12 passages: tens of commits, so the signal lands mid-ingest
+    # even when the polling test process is slowed by a loaded machine (30 was not enough
+    # in the full suite on 2 cores).
+    filler = _filler_jsonl(tmp_path / "big.jsonl", 80)
     before = snapshot(corpus_copy)
     start_generation = before["generation"]
 
