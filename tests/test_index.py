@@ -214,6 +214,10 @@ def _generation(data_dir: Path) -> int:
         store.close()
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start_ingest(data_dir: Path, path: Path) -> subprocess.Popen[str]:
     env = {**os.environ, "QA_DATA_DIR": str(data_dir), "QA_INGEST_BATCH_CHUNKS": "12"}
     return subprocess.Popen(
@@ -223,6 +227,10 @@ def _start_ingest(data_dir: Path, path: Path) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        # Ctrl-C must reach the child as Ctrl-C: a process started with SIGINT ignored
+        # keeps ignoring it (Python installs KeyboardInterrupt only over the default), and
+        # in the full suite the test process may hold it ignored by then.
+        preexec_fn=_default_sigint,
     )
 
 
