@@ -23,6 +23,11 @@ def use_threads(threads: int) -> None:
     faiss.omp_set_num_threads(threads)
 
 
+def kind_for(size: int, hnsw_threshold: int) -> str:
+    """The index type for ``size`` vectors (see :class:`VectorIndex`)."""
+    return HNSW if size >= hnsw_threshold else FLAT
+
+
 class VectorIndexError(RuntimeError):
     """The index file is missing, truncated or unreadable."""
 
@@ -48,7 +53,7 @@ class VectorIndex:
         dim = vectors.shape[1] if vectors.ndim == 2 and vectors.shape[0] else 0
         if dim == 0:
             raise ValueError("cannot build an index from no vectors; use VectorIndex.empty")
-        kind = HNSW if len(ids) >= hnsw_threshold else FLAT
+        kind = kind_for(len(ids), hnsw_threshold)
         inner: Any
         if kind == HNSW:
             inner = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
@@ -65,6 +70,28 @@ class VectorIndex:
     @classmethod
     def empty(cls, dim: int) -> VectorIndex:
         return cls(faiss.IndexIDMap2(faiss.IndexFlatIP(dim)), FLAT)
+
+    @property
+    def can_remove(self) -> bool:
+        """Whether ``remove`` works: FAISS deletes from flat indexes, not from HNSW graphs."""
+        return self.kind == FLAT
+
+    def copy(self) -> VectorIndex:
+        """An independent copy to update while readers keep searching this one."""
+        return VectorIndex(faiss.clone_index(self._index), self.kind)
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        if len(ids):
+            self._index.add_with_ids(
+                np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64)
+            )
+
+    def remove(self, ids: Iterable[int]) -> None:
+        wanted = np.fromiter(ids, dtype=np.int64)
+        if wanted.size:
+            if not self.can_remove:
+                raise VectorIndexError("an HNSW index cannot remove vectors; rebuild it")
+            self._index.remove_ids(faiss.IDSelectorBatch(wanted))
 
     @property
     def size(self) -> int:

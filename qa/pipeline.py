@@ -25,13 +25,14 @@ from embeddings.vector_index import use_threads
 from qa.answer.base import AnswerContext, Answerer
 from qa.citations import cite
 from qa.errors import BadInputError, CorruptIndexError, QAError, TooLargeError
-from qa.index import ArticleIndex, Manifest
 from qa.ingest.annotate import Annotates
 from qa.ingest.files import Skip
 from qa.ingest.ingestor import Ingestor, IngestReport, Progress, delete_articles
 from qa.retrieval import GROUP_SLACK, HybridRetriever, one_per_group
 from qa.settings import Settings
-from qa.store import Store
+from qa.storage import open_index
+from qa.storage.base import Index, StoreReads
+from qa.storage.manifest import Manifest
 from qa.timeframe import newest_first, read_timeframe
 from qa.types import (
     Answer,
@@ -131,7 +132,7 @@ class Pipeline:
     def __init__(
         self,
         settings: Settings,
-        index: ArticleIndex,
+        index: Index,
         answerer: Answerer,
         *,
         doc_encoder: Encoder | None = None,
@@ -149,7 +150,7 @@ class Pipeline:
         self._annotation_cache: dict[tuple[int, str], Any] = {}
 
     @property
-    def _store(self) -> Store:
+    def _store(self) -> StoreReads:
         """The storage under the index; only the pipeline's own verbs read it."""
         return self.index.store
 
@@ -240,9 +241,12 @@ class Pipeline:
         )
 
     # -- verbs ----------------------------------------------------------------------------
-    def ingest(self, paths: Iterable[Path], progress: Progress | None = None) -> IngestReport:
-        """Ingest files and folders; unchanged articles are left alone."""
-        return self._ingest(lambda ingestor: ingestor.ingest_paths(paths, progress))
+    def ingest(
+        self, paths: Iterable[Path], progress: Progress | None = None, *, ray: str | None = None
+    ) -> IngestReport:
+        """Ingest files and folders; unchanged articles are left alone. With ``ray`` (an
+        address, or ``"local"``) the articles are prepared on a Ray cluster."""
+        return self._ingest(lambda ingestor: ingestor.ingest_paths(paths, progress), ray=ray)
 
     def ingest_articles(
         self, items: Iterable[Article | Skip], progress: Progress | None = None
@@ -250,10 +254,30 @@ class Pipeline:
         """Ingest articles already read (an API body, an eval corpus)."""
         return self._ingest(lambda ingestor: ingestor.ingest(items, progress))
 
-    def _ingest(self, run: Callable[[Ingestor], IngestReport]) -> IngestReport:
+    def _ingest(
+        self, run: Callable[[Ingestor], IngestReport], ray: str | None = None
+    ) -> IngestReport:
         self.check()
         with self._write_lock, _store_errors(self.index.data_dir):
-            report = run(self._ingestor())
+            ingestor = self._ingestor()
+            if ray is None:
+                report = run(ingestor)
+            else:
+                from qa.ingest.ray_ingest import RayPreparer
+
+                preparer = RayPreparer(
+                    ray,
+                    ingestor.manifest,
+                    model=self.settings.model,
+                    ner=self.settings.ner,
+                    batch_size=self.settings.batch_size,
+                    actors=self.settings.ray_actors,
+                )
+                ingestor.preparer = preparer
+                try:
+                    report = run(ingestor)
+                finally:
+                    preparer.close()
             self._ensure_query_encoder()
             self._annotation_cache.clear()
             return report
@@ -285,6 +309,8 @@ class Pipeline:
     def rebuild(self, paths: Iterable[Path], progress: Progress | None = None) -> IngestReport:
         """Ingest ``paths`` into a fresh directory, then swap it in: the old index serves
         until the new one is complete, and survives if the rebuild fails."""
+        if self.settings.store:
+            return self._rebuild_in_database(paths, progress)
         target = self.index.data_dir
         fresh = target.with_name(target.name + ".rebuild")
         if fresh.exists():
@@ -311,11 +337,28 @@ class Pipeline:
                 os.replace(target, old)
             os.replace(fresh, target)
             shutil.rmtree(old, ignore_errors=True)
-            self.index = ArticleIndex(target, hnsw_threshold=self.settings.hnsw_threshold)
+            self.index = open_index(self.settings)
             self.query_encoder = _QueryEncoder(self)
             self.retriever = self._retriever()
             self._annotation_cache.clear()
         return report
+
+    def _rebuild_in_database(
+        self, paths: Iterable[Path], progress: Progress | None = None
+    ) -> IngestReport:
+        """On PostgreSQL: check the paths, drop article-qa's tables, ingest afresh. Unlike
+        the folder swap, the old index is gone once the first batch starts (README)."""
+        from qa.storage.postgres import PostgresIndex
+
+        paths = list(paths)
+        missing = [str(p) for p in paths if not p.exists()]
+        if missing:
+            raise BadInputError(f"no such file or folder: {', '.join(missing)}")
+        assert isinstance(self.index, PostgresIndex)
+        with self._write_lock:
+            self.index.drop()
+            self._annotation_cache.clear()
+        return self.ingest(paths, progress)
 
     def ensure_corpus(self, progress: Progress | None = None) -> IngestReport | None:
         """On an empty data directory, ingest the shipped corpus so the first ask works."""
@@ -555,6 +598,67 @@ class Pipeline:
                 frame = replace(frame, note="undated articles ranked after dated ones")
         return hits, frame
 
+    def migrate(
+        self,
+        url: str,
+        progress: Progress | None = None,
+        *,
+        sample: int = 5,
+    ) -> tuple[Any, list[str]]:
+        """Copy this data folder's index into the PostgreSQL database at ``url`` (stored
+        vectors re-used; resumable), then check it: the same counts, and ``sample``
+        questions (article titles spread over the collection) answered with the same
+        answer and citations. Returns (report, the differences found)."""
+        from qa.storage.embedded import ArticleIndex
+        from qa.storage.migrate import migrate
+        from qa.storage.postgres import PostgresIndex
+
+        if not url.startswith(("postgresql://", "postgres://")):
+            raise BadInputError(f"--to {url!r}: give a postgresql://user:password@host/db URL")
+        if not isinstance(self.index, ArticleIndex):
+            raise BadInputError(
+                "QA_STORE already names a database; migrate copies the data folder "
+                f"({self.settings.data_dir}) into one, so unset QA_STORE to run it"
+            )
+        self.check()
+        target = PostgresIndex(url, self.settings.data_dir)
+        try:
+            with self._write_lock, _store_errors(self.index.data_dir):
+                report = migrate(self.index, target, progress=progress)
+        finally:
+            target.close()
+        self._ensure_query_encoder()
+        other = build_pipeline(
+            self.settings.model_copy(update={"store": url}),
+            answerer=self.answerer,
+            doc_encoder=self._doc_encoder,
+            annotator=self._annotator,
+        )
+        problems: list[str] = []
+        try:
+            mine, theirs = self.stats(), other.stats()
+            for name in ("articles", "chunks", "groups"):
+                if getattr(mine, name) > getattr(theirs, name):
+                    problems.append(
+                        f"{name}: {getattr(mine, name)} here, {getattr(theirs, name)} there"
+                    )
+            articles = self.articles(limit=100_000)
+            step = max(1, len(articles) // max(sample, 1))
+            for article in articles[::step][:sample]:
+                question = article.title or article.text[:80]
+                a, b = self.ask(question).to_dict(), other.ask(question).to_dict()
+                keys = ("answer", "abstained")
+                same = all(a.get(k) == b.get(k) for k in keys) and [
+                    c["chunk_id"] for c in a["citations"]
+                ] == [c["chunk_id"] for c in b["citations"]]
+                if not same:
+                    problems.append(
+                        f"{question!r}: {a.get('answer')!r} here, {b.get('answer')!r} there"
+                    )
+        finally:
+            other.close()
+        return report, problems
+
     def stats(self) -> Stats:
         """Counts and facts about the index (see :class:`Stats`)."""
         with _store_errors(self.index.data_dir):
@@ -566,7 +670,7 @@ class Pipeline:
         groups, copies = self._store.groups() if self.index.exists() else (0, 0)
         kind = self.index.vectors().kind if self.index.exists() else "none"
         return Stats(
-            data_dir=str(self.index.data_dir),
+            data_dir=self.index.location,
             articles=articles,
             groups=groups,
             copies=copies,
@@ -576,7 +680,7 @@ class Pipeline:
             dimension=manifest.dimension if manifest else None,
             chunk_words=manifest.chunk_words if manifest else None,
             chunk_overlap=manifest.chunk_overlap if manifest else None,
-            size_bytes=self.index.size_on_disk() if self.index.data_dir.exists() else 0,
+            size_bytes=self.index.size_on_disk() if self.index.exists() else 0,
             generation=self._store.generation() if self.index.exists() else 0,
         )
 
@@ -629,7 +733,7 @@ def build_pipeline(
     replace the ingest-time models (tests inject small deterministic ones)."""
     settings = settings or Settings()
     use_threads(1)
-    index = ArticleIndex(settings.data_dir, hnsw_threshold=settings.hnsw_threshold)
+    index = open_index(settings)
     try:
         swept = index.sweep_temporaries()
         if swept:

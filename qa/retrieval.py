@@ -36,8 +36,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
 from embeddings.encoder import Encoder
-from qa.index import ArticleIndex
-from qa.store import Store, query_terms
+from qa.storage.base import Index, StoreReads, query_terms
 from qa.types import Filters, Hit
 
 PREFIX = 6
@@ -121,7 +120,7 @@ class HybridRetriever:
 
     def __init__(
         self,
-        index: ArticleIndex,
+        index: Index,
         encoder: Encoder,
         *,
         candidates: int = 100,
@@ -139,7 +138,7 @@ class HybridRetriever:
         self._df_key: tuple[int, int] | None = None
 
     @property
-    def store(self) -> Store:
+    def store(self) -> StoreReads:
         # Read through the index each time: the index opens its store on first use only.
         return self.index.store
 
@@ -164,7 +163,7 @@ class HybridRetriever:
         vectors = self.index.vectors()
         if vectors.size == 0:
             return []
-        allowed = store.filtered_rowids(filters) if filters and filters.active() else None
+        allowed = store.scope(filters) if filters and filters.active() else None
         if allowed is not None and not allowed:
             return []
         qvec = self.encoder.encode([query])[0]

@@ -63,6 +63,14 @@ class Settings(BaseSettings):
     """A server loads the ingest models at start (about 10 s and 600 MB), so that the first
     ``POST /articles`` does not; for servers that ingest (``ask serve --warm-ingest``)."""
 
+    store: str | None = Field(default=None, pattern=r"^postgres(ql)?://")
+    """A PostgreSQL database (``postgresql://user:password@host:port/db``, pgvector
+    installed) to keep the index in instead of the data folder; the data folder then keeps
+    only the exported question encoder."""
+
+    ray_actors: int = Field(default=2, ge=1, le=1024)
+    """Most Ray actors (one model load each) an ``ask ingest --ray`` runs."""
+
     hnsw_threshold: int = Field(default=100_000, ge=1)
     """Chunk count from which the dense index switches from exact to HNSW."""
 

@@ -34,7 +34,7 @@ STOPWORDS = wordset(
     became according called known name named kind type"""
 )
 
-# Retrieval's list (qa.store's queries, and follow-up resolution): words that carry no
+# Retrieval's list (qa.storage.sqlite's queries, and follow-up resolution): words that carry no
 # evidence; dropping them keeps OR queries from matching every chunk.
 RETRIEVAL_STOPWORDS = frozenset(
     [

@@ -12,10 +12,10 @@ from typing import Any
 import faiss
 import numpy as np
 
-from qa.index import ArticleIndex, vectors_path
 from qa.pipeline import build_pipeline
 from qa.settings import Settings
-from qa.store import Store
+from qa.storage.embedded import ArticleIndex, vectors_path
+from qa.storage.sqlite import Store
 
 ASK = str(Path(sys.executable).with_name("ask"))
 FOUNDING_ID = "north-korea-troops-to-russia-2025-02-11"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from qa.errors import BadInputError, CorruptIndexError, ModelMismatchError, NotFoundError
-from qa.store import Store
+from qa.storage.sqlite import Store
 from tests.conftest import FOUNDING_Q
 from tests.support import (
     FOUNDING_ID,

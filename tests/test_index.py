@@ -18,8 +18,8 @@ import pytest
 from embeddings.encoder import OnnxEncoder
 from embeddings.vector_index import FLAT, HNSW, VectorIndex
 from qa.errors import ModelMismatchError
-from qa.index import ArticleIndex, vectors_path
-from qa.store import Store
+from qa.storage.embedded import ArticleIndex, vectors_path
+from qa.storage.sqlite import Store
 from tests.conftest import FOUNDING_Q, Models
 from tests.support import ASK, FOUNDING_ID, article_ids, assert_consistent, snapshot
 

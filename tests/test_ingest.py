@@ -12,7 +12,7 @@ from qa.errors import BadInputError, NotFoundError
 from qa.ingest.files import Skip, iter_articles, normalise_date, read_file
 from qa.pipeline import Pipeline
 from qa.settings import DEFAULT_CORPUS
-from qa.store import Store
+from qa.storage.sqlite import Store
 from qa.types import Article, Filters
 from tests.conftest import Models
 from tests.support import FOUNDING_ID, FOUNDING_TITLE, article_ids, assert_consistent, snapshot

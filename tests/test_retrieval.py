@@ -8,7 +8,7 @@ import pytest
 
 from qa.pipeline import Pipeline
 from qa.squad import answer_in_text, exact_match, f1_score, normalize_answer
-from qa.store import Store
+from qa.storage.sqlite import Store
 
 
 # -- metrics ---------------------------------------------------------------------------------

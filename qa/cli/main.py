@@ -93,12 +93,14 @@ def _ingest_progress() -> Any:
     return bar, progress
 
 
-def _run_ingest(pipeline: Pipeline, paths: list[Path], rebuild: bool = False) -> IngestReport:
+def _run_ingest(
+    pipeline: Pipeline, paths: list[Path], rebuild: bool = False, ray: str | None = None
+) -> IngestReport:
     bar, progress = _ingest_progress()
     with bar:
         if rebuild:
             return pipeline.rebuild(paths, progress)
-        return pipeline.ingest(paths, progress)
+        return pipeline.ingest(paths, progress, ray=ray)
 
 
 def _ensure_corpus(pipeline: Pipeline) -> None:
@@ -189,15 +191,35 @@ def question_cmd(
     is_flag=True,
     help="Rewrite the vector index file from the vectors kept in the store.",
 )
+@click.option(
+    "--ray",
+    "ray_address",
+    is_flag=False,
+    flag_value="local",
+    default=None,
+    metavar="[ADDRESS]",
+    help="Prepare the articles on Ray: a local cluster (2 CPUs), or the cluster at ADDRESS "
+    "(host:port, ray://host:port, auto).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def ingest_cmd(
-    paths: tuple[Path, ...], delete_ids: tuple[str, ...], rebuild: bool, repair: bool, as_json: bool
+    paths: tuple[Path, ...],
+    delete_ids: tuple[str, ...],
+    rebuild: bool,
+    repair: bool,
+    ray_address: str | None,
+    as_json: bool,
 ) -> None:
     """Add articles from files and folders to the index, or remove them.
 
     Re-ingesting an unchanged article does nothing; a changed one replaces its passages.
     Problems with single files or lines are reported and skipped; the rest is ingested.
     """
+    from qa.ingest.ray_ingest import LOCAL, looks_like_address
+
+    if ray_address is not None and not looks_like_address(ray_address):
+        # `ask ingest --ray corpus/`: the option took the path as its address.
+        paths, ray_address = (Path(ray_address), *paths), LOCAL
     if not paths and not delete_ids and not repair:
         raise click.UsageError("give files or folders to ingest, --delete ID, or --repair")
     try:
@@ -212,7 +234,9 @@ def ingest_cmd(
             missing = [str(p) for p in paths if not p.exists()]
             if missing:
                 raise BadInputError(f"no such file or folder: {', '.join(missing)}")
-            reports.append(_run_ingest(pipeline, list(paths), rebuild=rebuild))
+            if ray_address is not None and rebuild:
+                raise BadInputError("--ray and --rebuild do not combine; rebuild, then --ray")
+            reports.append(_run_ingest(pipeline, list(paths), rebuild=rebuild, ray=ray_address))
     except QAError as exc:
         _fail(exc)
         return
@@ -262,6 +286,42 @@ def stats_cmd(as_json: bool, list_articles: bool) -> None:
         click.echo(f"{key.replace('_', ' '):>14}: {value}")
     for a in arts:
         click.echo(f"{a.id}\t{a.date or '-'}\t{a.title or ''}")
+
+
+@app.command("migrate")
+@click.option("--to", "url", required=True, help="postgresql://user:password@host:port/db")
+@click.option(
+    "--sample",
+    type=click.IntRange(0, 1000),
+    default=5,
+    show_default=True,
+    help="Questions asked of both stores afterwards, to check they answer the same.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def migrate_cmd(url: str, sample: int, as_json: bool) -> None:
+    """Copy the data folder's index into PostgreSQL, re-using its vectors (no re-encoding).
+
+    Resumable: run it again after an interruption and it copies what is missing. Then set
+    QA_STORE to the same URL to use the database.
+    """
+    try:
+        pipeline = _pipeline()
+        bar, progress = _ingest_progress()
+        with bar:
+            report, problems = pipeline.migrate(url, progress, sample=sample)
+    except QAError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        click.echo(json.dumps({**asdict(report), "problems": problems}, indent=2))
+    else:
+        click.echo(report.summary())
+        for problem in problems:
+            click.echo(f"differs: {problem}", err=True)
+        if not problems:
+            click.echo(f"checked: the same counts, and {sample} questions answered the same")
+    if problems:
+        sys.exit(1)
 
 
 @app.command("timeline")

@@ -96,6 +96,23 @@ def id_problem(article_id: str) -> str | None:
     return None
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def text_problem(article: Article) -> str | None:
+    """Why an article's fields cannot be stored as text, or None. JSON may escape a lone
+    surrogate (``"\\ud800"``), which no UTF-8 encoder, tokenizer or database accepts."""
+    for name in ("id", "title", "text", "author", "source", "url"):
+        value = getattr(article, name)
+        m = _SURROGATE.search(value) if value else None
+        if m:
+            return (
+                f"lone surrogate in the {name} (\\u{ord(m.group()):04x} at {m.start()}) of "
+                f"article {article.id!r}: not a character; fix the escape in the source"
+            )
+    return None
+
+
 def content_id(prefix: str, text: str) -> str:
     return f"{prefix}:{hashlib.sha1(text.encode('utf-8')).hexdigest()[:12]}"
 

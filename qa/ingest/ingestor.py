@@ -9,18 +9,18 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from embeddings.encoder import Encoder
 from qa.errors import BadInputError, NotFoundError
-from qa.index import ArticleIndex, Manifest
 from qa.ingest.annotate import Annotates
 from qa.ingest.chunking import make_chunks
 from qa.ingest.duplicates import Grouper, signature, to_bytes
-from qa.ingest.files import Skip, id_problem, iter_articles
-from qa.store import Store
+from qa.ingest.files import Skip, id_problem, iter_articles, text_problem
+from qa.storage.base import Index, Writer
+from qa.storage.manifest import Manifest
 from qa.types import Article, Chunk, Span
 
 Progress = Callable[[int, int], None]
@@ -99,12 +99,79 @@ def embedding_text(article: Article, chunk: Chunk) -> str:
 
 
 @dataclass
-class _Prepared:
-    article: Article
-    digest: str
+class Prepared:
+    """An article made ready to store: its sentences, entities, passages and their vectors."""
+
     sentences: list[Span]
     entities: list[Span]
     chunks: list[Chunk]
+    vectors: np.ndarray
+
+
+class Prepares(Protocol):
+    """Annotate, chunk and encode a batch of articles (here, or on a cluster). An article
+    that fails comes back as the reason, and the rest of the batch is still prepared."""
+
+    def prepare(
+        self, articles: list[Article], encoded: Callable[[int], None] | None = None
+    ) -> list[Prepared | str]: ...
+
+
+def prepare_articles(
+    articles: list[Article], annotator: Annotates, manifest: Manifest
+) -> list[tuple[list[Span], list[Span], list[Chunk]]]:
+    """Sentences, entities and passages of each article: the annotation every preparer
+    shares, so a cluster ingest stores exactly what a local one does."""
+    sentences = [annotator.sentences(a.text) for a in articles]
+    entities = annotator.entities([a.text for a in articles])
+    return [
+        (
+            sents,
+            ents,
+            make_chunks(
+                article.id,
+                article.text,
+                sents,
+                chunk_words=manifest.chunk_words,
+                overlap=manifest.chunk_overlap,
+            ),
+        )
+        for article, sents, ents in zip(articles, sentences, entities, strict=True)
+    ]
+
+
+class LocalPreparer:
+    """Prepares in this process with the given models."""
+
+    STEP = 256
+    """Passages per encoder call: small enough for a moving progress bar."""
+
+    def __init__(self, encoder: Encoder, annotator: Annotates, manifest: Manifest) -> None:
+        self.encoder = encoder
+        self.annotator = annotator
+        self.manifest = manifest
+
+    def prepare(
+        self, articles: list[Article], encoded: Callable[[int], None] | None = None
+    ) -> list[Prepared | str]:
+        annotated = prepare_articles(articles, self.annotator, self.manifest)
+        texts = [
+            embedding_text(a, c)
+            for a, (_, _, cs) in zip(articles, annotated, strict=True)
+            for c in cs
+        ]
+        parts = [np.zeros((0, self.manifest.dimension), dtype=np.float32)]
+        for i in range(0, len(texts), self.STEP):
+            parts.append(self.encoder.encode(texts[i : i + self.STEP]))
+            if encoded:
+                encoded(min(i + self.STEP, len(texts)))
+        vectors = np.concatenate(parts)
+        out: list[Prepared | str] = []
+        pos = 0
+        for sents, ents, chunks in annotated:
+            out.append(Prepared(sents, ents, chunks, vectors[pos : pos + len(chunks)]))
+            pos += len(chunks)
+        return out
 
 
 class Ingestor:
@@ -113,17 +180,17 @@ class Ingestor:
 
     def __init__(
         self,
-        index: ArticleIndex,
+        index: Index,
         encoder: Encoder,
         annotator: Annotates,
         manifest: Manifest,
         *,
         batch_chunks: int = 2000,
+        preparer: Prepares | None = None,
     ) -> None:
         self.index = index
-        self.encoder = encoder
-        self.annotator = annotator
         self.manifest = manifest
+        self.preparer = preparer or LocalPreparer(encoder, annotator, manifest)
         self.batch_chunks = batch_chunks
         self._progress: Progress | None = None
         self._done_articles = 0
@@ -156,7 +223,7 @@ class Ingestor:
             if isinstance(item, Skip):
                 report.skipped.append(item)
                 continue
-            problem = id_problem(item.id)
+            problem = id_problem(item.id) or text_problem(item)
             if problem is not None:
                 report.skipped.append(Skip(item.path or "?", None, problem))
                 continue
@@ -204,46 +271,51 @@ class Ingestor:
         return report
 
     def _flush(self, batch: list[tuple[Article, str, bool]], report: IngestReport) -> int:
-        prepared = self._prepare(batch)
-        texts = [embedding_text(p.article, c) for p in prepared for c in p.chunks]
-        vectors = self._encode(texts, report.chunks)
+        chunks_before = report.chunks
+
+        def encoded(n: int) -> None:
+            if self._progress:
+                self._progress(self._done_articles, chunks_before + n)
+
+        results = self.preparer.prepare([a for a, _, _ in batch], encoded)
+        kept: list[tuple[Article, str, bool, Prepared]] = []
+        for (article, digest, existed), result in zip(batch, results, strict=True):
+            if isinstance(result, str):
+                report.skipped.append(Skip(article.path or article.id, None, result))
+            else:
+                kept.append((article, digest, existed, result))
+        if not kept:
+            return len(batch)
         self.index.ensure_manifest(self.manifest)
         if self._grouper is None:
             self._grouper = Grouper(self.index.store.signatures())
         grouper = self._grouper
         grouped: list[tuple[str, str | None, bytes]] = []
-        for p in prepared:
-            sig = signature(p.article.text)
-            grouper.forget(p.article.id)  # a replaced article is grouped afresh
-            group, matched, _ = grouper.assign(p.article.id, sig, own="g:" + p.digest[:16])
+        for article, digest, _, _ in kept:
+            sig = signature(article.text)
+            grouper.forget(article.id)  # a replaced article is grouped afresh
+            group, matched, _ = grouper.assign(article.id, sig, own="g:" + digest[:16])
             grouped.append((group, matched, to_bytes(sig)))
 
-        def apply(conn: Any) -> None:
-            pos = 0
-            for p, (group, matched, sig) in zip(prepared, grouped, strict=True):
-                n = len(p.chunks)
-                Store.put_article(
-                    conn,
-                    p.article,
-                    p.digest,
+        def apply(writer: Writer) -> None:
+            for (article, digest, _, p), (group, matched, sig) in zip(kept, grouped, strict=True):
+                writer.put_article(
+                    article,
+                    digest,
                     p.sentences,
                     p.entities,
                     p.chunks,
-                    vectors[pos : pos + n],
+                    p.vectors,
                     group_id=group,
                     minhash=sig,
                 )
                 if matched is not None:
                     # A copy of an article stored before groups existed: it founds the group.
-                    conn.execute(
-                        "UPDATE articles SET group_id = ? WHERE id = ? AND group_id IS NULL",
-                        (group, matched),
-                    )
-                pos += n
+                    writer.adopt_group(matched, group)
 
         self.index.commit(apply)
         report.copies += sum(1 for _, matched, _ in grouped if matched is not None)
-        for (_article, _digest, existed), p in zip(batch, prepared, strict=True):
+        for _, _, existed, p in kept:
             report.chunks += len(p.chunks)
             if existed:
                 report.replaced += 1
@@ -251,34 +323,8 @@ class Ingestor:
                 report.added += 1
         return len(batch)
 
-    def _encode(self, texts: list[str], chunks_before: int) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self.manifest.dimension), dtype=np.float32)
-        step = 256
-        parts = []
-        for i in range(0, len(texts), step):
-            parts.append(self.encoder.encode(texts[i : i + step]))
-            if self._progress:
-                self._progress(self._done_articles, chunks_before + min(i + step, len(texts)))
-        return np.concatenate(parts)
 
-    def _prepare(self, batch: list[tuple[Article, str, bool]]) -> list[_Prepared]:
-        sentences = [self.annotator.sentences(a.text) for a, _, _ in batch]
-        entities = self.annotator.entities([a.text for a, _, _ in batch])
-        out = []
-        for (article, digest, _), sents, ents in zip(batch, sentences, entities, strict=True):
-            chunks = make_chunks(
-                article.id,
-                article.text,
-                sents,
-                chunk_words=self.manifest.chunk_words,
-                overlap=self.manifest.chunk_overlap,
-            )
-            out.append(_Prepared(article, digest, sents, ents, chunks))
-        return out
-
-
-def delete_articles(index: ArticleIndex, article_ids: Iterable[str]) -> IngestReport:
+def delete_articles(index: Index, article_ids: Iterable[str]) -> IngestReport:
     """Remove articles and their chunks in one generation; unknown ids fail the whole call."""
     report = IngestReport()
     ids = list(dict.fromkeys(article_ids))
@@ -288,9 +334,9 @@ def delete_articles(index: ArticleIndex, article_ids: Iterable[str]) -> IngestRe
             f"no article with id {', '.join(map(repr, missing))}; `ask stats --articles` lists them"
         )
 
-    def apply(conn: Any) -> None:
+    def apply(writer: Writer) -> None:
         for aid in ids:
-            Store.delete_article(conn, aid)
+            writer.delete_article(aid)
 
     index.commit(apply)
     report.deleted = len(ids)

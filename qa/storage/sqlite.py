@@ -8,18 +8,18 @@ the file on disk matches the store.
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from qa.errors import CorruptIndexError
-from qa.text import RETRIEVAL_STOPWORDS
+from qa.storage.base import Scope, query_terms
 from qa.types import Article, Chunk, Filters, Span
 
 SCHEMA_VERSION = "1"
@@ -60,17 +60,6 @@ CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
 );
 """
 
-_TOKEN = re.compile(r"\w+", re.UNICODE)
-
-
-def query_terms(text: str) -> list[str]:
-    """The distinct words of ``text`` that carry evidence (retrieval's stopwords dropped)."""
-    seen: dict[str, None] = {}
-    for tok in _TOKEN.findall(text.lower()):
-        if tok not in RETRIEVAL_STOPWORDS and tok not in seen:
-            seen[tok] = None
-    return list(seen)
-
 
 def _spans_json(spans: Iterable[Span]) -> str:
     return json.dumps([[s.start, s.end, s.label] if s.label else [s.start, s.end] for s in spans])
@@ -94,6 +83,20 @@ def _article(row: sqlite3.Row) -> Article:
         date_raw=row["date_raw"] if "date_raw" in row.keys() else None,  # noqa: SIM118
         group_id=row["group_id"] if "group_id" in row.keys() else None,  # noqa: SIM118
     )
+
+
+@dataclass(frozen=True)
+class StoredArticle:
+    """An article as stored: fields, hash, annotations, passages, vectors and group."""
+
+    article: Article
+    content_hash: str
+    sentences: list[Span]
+    entities: list[Span]
+    chunks: list[Chunk]
+    vectors: np.ndarray
+    group_id: str | None
+    minhash: bytes | None
 
 
 class Store:
@@ -259,6 +262,10 @@ class Store:
         ).fetchall()
         return [Chunk(*r) for r in rows]
 
+    def scope(self, filters: Filters) -> Scope:
+        """The ids of the passages in ``filters``: FAISS and FTS5 both take an id list."""
+        return self.filtered_rowids(filters)
+
     def filtered_rowids(self, filters: Filters) -> list[int]:
         """The FAISS ids of the passages whose articles pass ``filters``."""
         where, args = [], []
@@ -279,9 +286,7 @@ class Store:
             sql += " WHERE " + " AND ".join(where)
         return [r[0] for r in self.db.execute(sql, args)]
 
-    def lexical_search(
-        self, query: str, k: int, allowed: Sequence[int] | None = None
-    ) -> list[tuple[int, float]]:
+    def lexical_search(self, query: str, k: int, allowed: Scope = None) -> list[tuple[int, float]]:
         """BM25 over chunk text (and the article title, weighted lower), porter-stemmed."""
         terms = query_terms(query)
         if not terms:
@@ -319,6 +324,56 @@ class Store:
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         vecs = np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
         return ids, vecs
+
+    def vectors_of(self, rowids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """(rowids, vectors) of chosen passages, in the order asked."""
+        ids = np.asarray(list(rowids), dtype=np.int64)
+        if ids.size == 0:
+            return ids, np.zeros((0, 0), dtype=np.float32)
+        found: dict[int, bytes] = {}
+        for start in range(0, ids.size, 500):
+            part = [int(i) for i in ids[start : start + 500]]
+            marks = ",".join("?" * len(part))
+            for r in self.db.execute(
+                f"SELECT rowid, vector FROM chunks WHERE rowid IN ({marks})", part
+            ):
+                found[int(r[0])] = r[1]
+        keep = np.asarray([i for i in ids if int(i) in found], dtype=np.int64)
+        vecs = np.stack([np.frombuffer(found[int(i)], dtype=np.float32) for i in keep])
+        return keep, vecs
+
+    def ids_in_order(self) -> list[str]:
+        """Article ids, first stored first (the order groups pick representatives by)."""
+        return [r[0] for r in self.db.execute("SELECT id FROM articles ORDER BY rowid")]
+
+    def stored(self, article_id: str) -> StoredArticle | None:
+        """Everything kept for one article, vectors included: what a migration copies."""
+        row = self.db.execute("SELECT * FROM articles WHERE id = ?", (article_id,)).fetchone()
+        if row is None:
+            return None
+        sig = self.db.execute(
+            "SELECT minhash FROM signatures WHERE article_id = ?", (article_id,)
+        ).fetchone()
+        rows = self.db.execute(
+            "SELECT id, article_id, idx, start, end, text, vector FROM chunks "
+            "WHERE article_id = ? ORDER BY idx",
+            (article_id,),
+        ).fetchall()
+        dim = len(rows[0][6]) // 4 if rows else 0
+        return StoredArticle(
+            article=_article(row),
+            content_hash=row["content_hash"],
+            sentences=_spans(row["sentences"]),
+            entities=_spans(row["entities"]),
+            chunks=[Chunk(*r[:6]) for r in rows],
+            vectors=(
+                np.stack([np.frombuffer(r[6], dtype=np.float32) for r in rows])
+                if rows
+                else np.zeros((0, dim), dtype=np.float32)
+            ),
+            group_id=row["group_id"] if "group_id" in row.keys() else None,  # noqa: SIM118
+            minhash=bytes(sig[0]) if sig else None,
+        )
 
     def group_of(self, article: Article) -> list[Article]:
         """Every article of ``article``'s group (itself included), first stored first: the
@@ -425,3 +480,62 @@ class Store:
     @staticmethod
     def set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
         conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+
+class SqliteWriter:
+    """One batch's writes on the writer's connection (see ``Store.write``), remembering which
+    passage ids went and came so the FAISS index can be updated rather than rebuilt."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.removed: list[int] = []
+        self.added: list[int] = []
+
+    def _rowids(self, article_id: str) -> list[int]:
+        return [
+            int(r[0])
+            for r in self.conn.execute(
+                "SELECT rowid FROM chunks WHERE article_id = ? ORDER BY rowid", (article_id,)
+            )
+        ]
+
+    def _forget(self, rowids: list[int]) -> None:
+        gone = set(rowids)
+        fresh = [i for i in self.added if i not in gone]
+        self.removed += [i for i in rowids if i not in set(self.added)]
+        self.added = fresh
+
+    def put_article(
+        self,
+        article: Article,
+        content_hash: str,
+        sentences: list[Span],
+        entities: list[Span],
+        chunks: list[Chunk],
+        vectors: np.ndarray,
+        group_id: str | None = None,
+        minhash: bytes | None = None,
+    ) -> None:
+        self._forget(self._rowids(article.id))
+        Store.put_article(
+            self.conn,
+            article,
+            content_hash,
+            sentences,
+            entities,
+            chunks,
+            vectors,
+            group_id=group_id,
+            minhash=minhash,
+        )
+        self.added += self._rowids(article.id)
+
+    def delete_article(self, article_id: str) -> bool:
+        self._forget(self._rowids(article_id))
+        return Store.delete_article(self.conn, article_id)
+
+    def adopt_group(self, article_id: str, group_id: str) -> None:
+        self.conn.execute(
+            "UPDATE articles SET group_id = ? WHERE id = ? AND group_id IS NULL",
+            (group_id, article_id),
+        )

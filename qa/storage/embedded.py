@@ -9,55 +9,21 @@ overwritten. Readers always pair the store with the FAISS file of the store's ge
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 import threading
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from embeddings.files import atomic_write_text
-from embeddings.vector_index import VectorIndex, VectorIndexError
-from qa import __version__
-from qa.errors import CorruptIndexError, ModelMismatchError
-from qa.store import Store
+from embeddings.vector_index import VectorIndex, VectorIndexError, kind_for
+from qa.storage.base import Writer
+from qa.storage.manifest import MANIFEST, Manifest, check_manifest
+from qa.storage.sqlite import SqliteWriter, Store
 
 log = logging.getLogger(__name__)
 
-MANIFEST = "manifest.json"
 STORE = "store.sqlite"
 ENCODER_DIR = "encoder"
-
-
-@dataclass(frozen=True)
-class Manifest:
-    """What an index was built with (model, dimension, chunking); another model is refused."""
-
-    model: str
-    dimension: int
-    chunk_words: int
-    chunk_overlap: int
-    version: str = __version__
-
-    @classmethod
-    def read(cls, path: Path) -> Manifest | None:
-        if not path.exists():
-            return None
-        try:
-            raw = json.loads(path.read_text())
-            return cls(
-                **{k: raw[k] for k in ("model", "dimension", "chunk_words", "chunk_overlap")},
-                version=raw.get("version", "?"),
-            )
-        except (ValueError, KeyError, TypeError) as exc:
-            raise CorruptIndexError(
-                f"the manifest {path} is unreadable ({exc}); rebuild the index with "
-                "`ask ingest --rebuild PATH...`"
-            ) from exc
-
-    def write(self, path: Path) -> None:
-        atomic_write_text(path, json.dumps(self.__dict__, indent=2) + "\n")
 
 
 def vectors_path(data_dir: Path, generation: int) -> Path:
@@ -69,6 +35,7 @@ class ArticleIndex:
 
     def __init__(self, data_dir: Path, *, hnsw_threshold: int = 100_000) -> None:
         self.data_dir = data_dir
+        self.location = str(data_dir)
         self.hnsw_threshold = hnsw_threshold
         self._store: Store | None = None
         self._vectors: VectorIndex | None = None
@@ -101,25 +68,14 @@ class ArticleIndex:
         self, model: str, chunk_words: int | None = None, chunk_overlap: int | None = None
     ) -> None:
         """Refuse an index built for another model (its vectors would be meaningless)."""
-        manifest = self.manifest
-        if manifest is None:
-            return
-        if manifest.model != model:
-            raise ModelMismatchError(
-                f"the index in {self.data_dir} was built with model {manifest.model!r}, "
-                f"not {model!r}. Either set QA_MODEL={manifest.model} to use it, or rebuild "
-                f"it for the new model with `ask ingest --rebuild PATH...` "
-                f"(or point QA_DATA_DIR at a new folder)"
-            )
-        for name, wanted, have in (
-            ("chunk_words", chunk_words, manifest.chunk_words),
-            ("chunk_overlap", chunk_overlap, manifest.chunk_overlap),
-        ):
-            if wanted is not None and wanted != have:
-                raise ModelMismatchError(
-                    f"the index in {self.data_dir} was chunked with {name}={have}, not "
-                    f"{wanted}. Rebuild it with `ask ingest --rebuild PATH...` to change it"
-                )
+        check_manifest(
+            self.manifest,
+            f"the index in {self.data_dir}",
+            model,
+            chunk_words,
+            chunk_overlap,
+            rebuild="`ask ingest --rebuild PATH...` (or point QA_DATA_DIR at a new folder)",
+        )
 
     def vectors(self) -> VectorIndex:
         """The FAISS index matching the store's current generation, reloaded when it moves."""
@@ -165,22 +121,53 @@ class ArticleIndex:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             manifest.write(self.data_dir / MANIFEST)
 
-    def commit(self, apply: Any) -> int:
-        """Run ``apply(conn)`` and publish a new generation, all or nothing."""
+    def commit(self, apply: Callable[[Writer], None]) -> int:
+        """Run ``apply(writer)`` and publish a new generation, all or nothing.
+
+        The FAISS file of the new generation is the current one with the batch's removed
+        passages taken out and its new ones added (see ``_next_vectors``), not a rebuild
+        from every stored vector: adding a batch costs what the batch holds, plus writing
+        the file."""
         with self._lock, self.store.write() as conn:
-            apply(conn)
+            current = self.vectors() if self.exists() else None
+            writer = SqliteWriter(conn)
+            apply(writer)
             old = int(conn.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0])
             new = old + 1
             self._remove_stale_temporaries()
-            ids, vecs = self.store.vectors()
-            path = vectors_path(self.data_dir, new)
-            if len(ids):
-                VectorIndex.build(ids, vecs, hnsw_threshold=self.hnsw_threshold).save(path)
-            else:
-                VectorIndex.empty(self.manifest.dimension if self.manifest else 1).save(path)
+            vectors = self._next_vectors(current, writer)
+            vectors.save(vectors_path(self.data_dir, new))
             Store.set_meta(conn, "generation", str(new))
+        with self._lock:
+            self._vectors, self._loaded_generation = vectors, new
         self._prune(keep=new)
         return new
+
+    def _next_vectors(self, current: VectorIndex | None, writer: SqliteWriter) -> VectorIndex:
+        """The dense index after ``writer``'s changes: updated in a copy (readers keep
+        searching the current one), or rebuilt from the store when the index type changes
+        with the size, when passages are removed from an HNSW graph (FAISS cannot delete
+        from one: the rebuild is the compaction), or when the update does not add up."""
+        total = self.store.counts()[1]
+        if total == 0:
+            return VectorIndex.empty(self.manifest.dimension if self.manifest else 1)
+        if (
+            current is None
+            or current.size == 0
+            or current.kind != kind_for(total, self.hnsw_threshold)
+            or (writer.removed and not current.can_remove)
+        ):
+            return self._build_vectors()
+        ids, vecs = self.store.vectors_of(writer.added)
+        updated = current.copy()
+        updated.remove(writer.removed)
+        updated.add(ids, vecs)
+        if updated.size != total:
+            log.warning(
+                "incremental index update gave %d vectors, not %d; rebuilt", updated.size, total
+            )
+            return self._build_vectors()
+        return updated
 
     def repair(self) -> None:
         """Rewrite the FAISS file of the current generation from the store's vectors."""
