@@ -30,6 +30,22 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _preflight(settings: Settings) -> None:
+    """Refuse to start on a store that cannot be used (unreachable, another model) with the
+    message and exit code the other commands give, not a startup traceback."""
+    from qa.pipeline import build_pipeline
+
+    try:
+        pipeline = build_pipeline(settings)
+        try:
+            pipeline.check()
+        finally:
+            pipeline.close()
+    except QAError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+
+
 @click.command("serve")
 @click.option(
     "--host",
@@ -67,6 +83,7 @@ def serve_cmd(host: str, port: int, log_level: str, warm_ingest: bool) -> None:
             "can read and change the index",
             err=True,
         )
+    _preflight(settings)
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     click.echo(f"article-qa on http://{host}:{port}/  (API docs at /docs)", err=True)
     uvicorn.run(

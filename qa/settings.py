@@ -73,6 +73,9 @@ class Settings(BaseSettings):
 
     hnsw_threshold: int = Field(default=100_000, ge=1)
     """Chunk count from which the dense index switches from exact to HNSW."""
+    sq8_threshold: int = Field(default=500_000, ge=1)
+    """Chunk count from which HNSW keeps 8-bit quantised vectors (a quarter of the memory;
+    ``embeddings.vector_index.SQ8_THRESHOLD``)."""
 
     max_question_chars: int = Field(default=2000, ge=1)
     batch_size: int = Field(default=32, ge=1)

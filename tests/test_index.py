@@ -167,6 +167,48 @@ def test_index_type_by_size(tmp_path: Path) -> None:
     assert not list(tmp_path.glob("*.tmp"))
 
 
+@pytest.mark.parametrize("hnsw_threshold", [100_000, 1])
+def test_commits_update_the_faiss_index_instead_of_rebuilding_it(
+    hnsw_threshold: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch adds its vectors to a copy of the current index; only a delete from an
+    HNSW graph (FAISS cannot) or a change of index type rebuilds from the store."""
+    from qa.types import Article
+    from tests.fakes import fast_pipeline
+
+    builds = {"n": 0}
+    real_build = VectorIndex.build.__func__  # type: ignore[attr-defined]
+
+    def counting_build(cls: type[VectorIndex], *a: Any, **kw: Any) -> VectorIndex:
+        builds["n"] += 1
+        return real_build(cls, *a, **kw)
+
+    monkeypatch.setattr(VectorIndex, "build", classmethod(counting_build))
+    pipeline = fast_pipeline(tmp_path, hnsw_threshold=hnsw_threshold)
+
+    def articles(prefix: str, n: int) -> list[Article]:
+        return [
+            Article(id=f"{prefix}{i}", title=f"Item {i}", text=f"Stall {i} of {prefix} sold rye.")
+            for i in range(n)
+        ]
+
+    try:
+        pipeline.ingest_articles(articles("a", 5))
+        assert builds["n"] == 1  # the first batch: nothing to add to
+        pipeline.ingest_articles(articles("b", 5))
+        changed = [Article(id="a1", title="Item 1", text="Stall 1 now sells spelt.")]
+        pipeline.ingest_articles(changed)  # a replacement: remove + add
+        assert builds["n"] == (1 if hnsw_threshold > 1 else 2)
+        pipeline.delete(["b2", "b3"])
+        assert builds["n"] == (1 if hnsw_threshold > 1 else 3)
+        assert_consistent(tmp_path)
+        hits = pipeline.search("Which stall sells spelt?", k=3)
+        assert hits[0].article.id == "a1"
+        assert {h.article.id for h in pipeline.search("rye stall", k=20)}.isdisjoint({"b2", "b3"})
+    finally:
+        pipeline.close()
+
+
 # -- the real thing: Ctrl-C and kill -9 on `ask ingest` in a subprocess -------------------------
 _VOCABULARY = (
     "the orchard cooperative harvested pears apples and plums before autumn rain while "

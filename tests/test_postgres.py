@@ -281,3 +281,15 @@ def test_migrate_refuses_bad_targets(corpus_copy: Path, tmp_path: Path) -> None:
         {"QA_DATA_DIR": str(tmp_path / "empty")}, "migrate", "--to", "postgresql://a@127.0.0.1:1/b"
     )
     assert r.returncode in (2, 4) and "Traceback" not in r.stderr
+
+
+def test_serve_refuses_an_unreachable_store_without_a_traceback(tmp_path: Path) -> None:
+    port = free_port()
+    r = _cli(
+        {"QA_STORE": f"postgresql://qa:pw@127.0.0.1:{port}/qa", "QA_DATA_DIR": str(tmp_path)},
+        "serve",
+        "--port",
+        str(free_port()),
+    )
+    assert r.returncode == 4, r.stderr[-2000:]
+    assert f"127.0.0.1:{port}" in r.stderr and "Traceback" not in r.stderr

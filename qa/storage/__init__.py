@@ -16,4 +16,8 @@ def open_index(settings: Settings) -> Index:
         return PostgresIndex(settings.store, settings.data_dir)
     from qa.storage.embedded import ArticleIndex
 
-    return ArticleIndex(settings.data_dir, hnsw_threshold=settings.hnsw_threshold)
+    return ArticleIndex(
+        settings.data_dir,
+        hnsw_threshold=settings.hnsw_threshold,
+        sq8_threshold=settings.sq8_threshold,
+    )

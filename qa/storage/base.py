@@ -10,6 +10,7 @@ the passages whose articles pass some :class:`Filters`; each store decides what 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
@@ -26,6 +27,40 @@ _TOKEN = re.compile(r"\w+", re.UNICODE)
 
 Scope = Any
 """What ``StoreReads.scope`` returns and the searches accept; ``None`` means everything."""
+
+
+_FILTERS = {
+    # (source: the outlet, whatever the case; author: a substring; dates: ISO text compares)
+    "sqlite": ("a.source = {} COLLATE NOCASE", "a.author LIKE {}", "a.date >= {}", "a.date <= {}"),
+    "postgres": (
+        "lower(a.source) = lower({})",
+        "a.author ILIKE {}",
+        "a.date >= {}",
+        "a.date <= {}",
+    ),
+}
+
+
+def filter_where(filters: Filters, dialect: str, mark: str) -> tuple[str, list[Any]]:
+    """``filters`` as a condition on the articles table aliased ``a`` (``TRUE`` for none),
+    with ``mark`` as the parameter placeholder, and its parameters."""
+    values = (
+        filters.source,
+        f"%{filters.author}%" if filters.author else None,
+        filters.date_from,
+        filters.date_to,
+    )
+    where, args = [], []
+    for template, value in zip(_FILTERS[dialect], values, strict=True):
+        if value:
+            where.append(template.format(mark))
+            args.append(value)
+    return " AND ".join(where) or "TRUE", args
+
+
+def spans_json(spans: Iterable[Span]) -> str:
+    """Spans as stored: ``[start, end]`` or ``[start, end, label]`` each."""
+    return json.dumps([[s.start, s.end, s.label] if s.label else [s.start, s.end] for s in spans])
 
 
 def query_terms(text: str) -> list[str]:

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from embeddings.vector_index import VectorIndex, VectorIndexError, kind_for
+from embeddings.vector_index import SQ8_THRESHOLD, VectorIndex, VectorIndexError, kind_for
 from qa.storage.base import Writer
 from qa.storage.manifest import MANIFEST, Manifest, check_manifest
 from qa.storage.sqlite import SqliteWriter, Store
@@ -33,10 +33,17 @@ def vectors_path(data_dir: Path, generation: int) -> Path:
 class ArticleIndex:
     """The store plus its dense index, kept in step by generation number."""
 
-    def __init__(self, data_dir: Path, *, hnsw_threshold: int = 100_000) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        hnsw_threshold: int = 100_000,
+        sq8_threshold: int = SQ8_THRESHOLD,
+    ) -> None:
         self.data_dir = data_dir
         self.location = str(data_dir)
         self.hnsw_threshold = hnsw_threshold
+        self.sq8_threshold = sq8_threshold
         self._store: Store | None = None
         self._vectors: VectorIndex | None = None
         self._loaded_generation = -1
@@ -113,7 +120,9 @@ class ArticleIndex:
         if len(ids) == 0:
             manifest = self.manifest
             return VectorIndex.empty(manifest.dimension if manifest else 1)
-        return VectorIndex.build(ids, vecs, hnsw_threshold=self.hnsw_threshold)
+        return VectorIndex.build(
+            ids, vecs, hnsw_threshold=self.hnsw_threshold, sq8_threshold=self.sq8_threshold
+        )
 
     # -- writes -------------------------------------------------------------------------
     def ensure_manifest(self, manifest: Manifest) -> None:
@@ -154,7 +163,7 @@ class ArticleIndex:
         if (
             current is None
             or current.size == 0
-            or current.kind != kind_for(total, self.hnsw_threshold)
+            or current.kind != kind_for(total, self.hnsw_threshold, self.sq8_threshold)
             or (writer.removed and not current.can_remove)
         ):
             return self._build_vectors()

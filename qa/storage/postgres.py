@@ -30,7 +30,7 @@ from urllib.parse import urlsplit, urlunsplit
 import numpy as np
 
 from qa.errors import IndexError_, ModelMismatchError
-from qa.storage.base import Scope, Writer, query_terms
+from qa.storage.base import Scope, Writer, filter_where, query_terms, spans_json
 from qa.storage.manifest import Manifest, check_manifest
 from qa.types import Article, Chunk, Filters, Span
 
@@ -154,22 +154,7 @@ class PgScope:
 
     def sql(self) -> tuple[str, list[Any]]:
         """A condition on ``c.article_id`` and its parameters."""
-        f = self.filters
-        where: list[str] = []
-        args: list[Any] = []
-        if f.source:
-            where.append("lower(a.source) = lower(%s)")
-            args.append(f.source)
-        if f.author:
-            where.append("a.author ILIKE %s")
-            args.append(f"%{f.author}%")
-        if f.date_from:
-            where.append("a.date >= %s")
-            args.append(f.date_from)
-        if f.date_to:
-            where.append("a.date <= %s")
-            args.append(f.date_to)
-        cond = " AND ".join(where) or "TRUE"
+        cond, args = filter_where(self.filters, "postgres", "%s")
         return f"c.article_id IN (SELECT a.id FROM qa_articles a WHERE {cond})", args
 
 
@@ -537,11 +522,6 @@ class PgWriter:
     ) -> None:
         cur = self.cur
 
-        def spans(items: list[Span]) -> str:
-            return json.dumps(
-                [[s.start, s.end, s.label] if s.label else [s.start, s.end] for s in items]
-            )
-
         cur.execute(
             "INSERT INTO qa_articles (id, title, author, source, url, date, path, content_hash, "
             "text, sentences, entities, date_raw, group_id, minhash) "
@@ -562,8 +542,8 @@ class PgWriter:
                 article.path,
                 content_hash,
                 article.text,
-                spans(sentences),
-                spans(entities),
+                spans_json(sentences),
+                spans_json(entities),
                 article.date_raw,
                 group_id,
                 minhash,

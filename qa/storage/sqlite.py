@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from qa.errors import CorruptIndexError
-from qa.storage.base import Scope, query_terms
+from qa.storage.base import Scope, filter_where, query_terms, spans_json
 from qa.types import Article, Chunk, Filters, Span
 
 SCHEMA_VERSION = "1"
@@ -59,10 +59,6 @@ CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
     title, text, tokenize = 'porter unicode61 remove_diacritics 2'
 );
 """
-
-
-def _spans_json(spans: Iterable[Span]) -> str:
-    return json.dumps([[s.start, s.end, s.label] if s.label else [s.start, s.end] for s in spans])
 
 
 def _spans(raw: str) -> list[Span]:
@@ -268,22 +264,8 @@ class Store:
 
     def filtered_rowids(self, filters: Filters) -> list[int]:
         """The FAISS ids of the passages whose articles pass ``filters``."""
-        where, args = [], []
-        if filters.source:
-            where.append("a.source = ? COLLATE NOCASE")
-            args.append(filters.source)
-        if filters.author:
-            where.append("a.author LIKE ?")
-            args.append(f"%{filters.author}%")
-        if filters.date_from:
-            where.append("a.date >= ?")
-            args.append(filters.date_from)
-        if filters.date_to:
-            where.append("a.date <= ?")
-            args.append(filters.date_to)
-        sql = "SELECT c.rowid FROM chunks c JOIN articles a ON a.id = c.article_id"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
+        cond, args = filter_where(filters, "sqlite", "?")
+        sql = "SELECT c.rowid FROM chunks c JOIN articles a ON a.id = c.article_id WHERE " + cond
         return [r[0] for r in self.db.execute(sql, args)]
 
     def lexical_search(self, query: str, k: int, allowed: Scope = None) -> list[tuple[int, float]]:
@@ -450,8 +432,8 @@ class Store:
                 article.path,
                 content_hash,
                 article.text,
-                _spans_json(sentences),
-                _spans_json(entities),
+                spans_json(sentences),
+                spans_json(entities),
                 article.date_raw,
                 group_id,
             ),
