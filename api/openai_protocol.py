@@ -5,8 +5,10 @@ Honoured: ``messages``, ``stream`` and ``stream_options``, ``max_tokens`` /
 ``stop``, ``response_format`` (``text``, ``json_object``, ``json_schema``) and ``n: 1``.
 Sampling settings (``temperature``, ``top_p``, ``seed``, penalties...) are accepted and change
 nothing: the answer is extracted from the articles, not sampled, so every setting of them
-gives the same reply. A field that asks for something this server cannot do (``n > 1``,
-``tools``, ``logprobs``, audio...) is refused with a 400 that names it, never ignored.
+gives the same reply. Offered ``tools`` are never called, which ``tool_choice: auto`` (the
+default) allows: Open WebUI, for one, offers its built-in tools with every request. A field
+that asks for something this server cannot do (``n > 1``, a ``tool_choice`` that demands a
+call, ``logprobs``, audio...) is refused with a 400 that names it, never ignored.
 Tokens are counted as whitespace-separated words, in ``usage`` and in ``max_tokens`` alike.
 """
 
@@ -43,15 +45,18 @@ def refuse_unsupported(extra: dict[str, Any]) -> None:
     n = extra.get("n")
     if n is not None and n != 1:
         raise ProtocolError("n", "only one choice per request (n: 1); send n > 1 as n requests")
-    for field in ("tools", "functions"):
-        if _set(extra.get(field)):
-            raise ProtocolError(
-                field, "tool calling is not supported: answers come from the articles"
-            )
     for field in ("tool_choice", "function_call"):
         value = extra.get(field)
         if _set(value) and value not in ("none", "auto"):
-            raise ProtocolError(field, "tool calling is not supported")
+            raise ProtocolError(
+                field,
+                "demands a tool call, and this server never calls tools: answers come from "
+                "the articles (offered tools with tool_choice auto or none are accepted)",
+            )
+    for field in ("tools", "functions"):
+        value = extra.get(field)
+        if _set(value) and not isinstance(value, list):
+            raise ProtocolError(field, "must be a list")
     if _set(extra.get("logprobs")) or _set(extra.get("top_logprobs")):
         field = "logprobs" if _set(extra.get("logprobs")) else "top_logprobs"
         raise ProtocolError(field, "log probabilities are not available from an extractive reader")

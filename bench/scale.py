@@ -39,25 +39,38 @@ DIM = 384
 QUERIES = 200
 NEW_PASSAGES = 5_400
 BUILD_THREADS = 2
+EXTRA_EF: list[int] = []
 
 
 def unit(x: np.ndarray) -> np.ndarray:
     return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
 
 
+CLUSTERS = 2_000
+SPREAD = 0.05
+"""Synthetic passages are topics plus noise: a unit centre per topic, and each passage its
+centre plus Gaussian noise of this std per dimension (norm about 1.0 at 384-d), so a
+question has a neighbourhood as it does among real embeddings. Uniformly random unit
+vectors have none: every vector is about equally far from every other, and recall@10
+against exact search measures nothing a reader would notice."""
+
+
 def synthetic(n: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
+    centres = unit(rng.standard_normal((CLUSTERS, DIM), dtype=np.float32))
     out = np.empty((n, DIM), dtype=np.float32)
     for i in range(0, n, 100_000):
         m = min(100_000, n - i)
-        out[i : i + m] = unit(rng.standard_normal((m, DIM), dtype=np.float32))
+        noise = SPREAD * rng.standard_normal((m, DIM), dtype=np.float32)
+        out[i : i + m] = unit(centres[rng.integers(0, CLUSTERS, m)] + noise)
     return out
 
 
 def questions(vectors: np.ndarray, seed: int = 1) -> np.ndarray:
+    """Questions near stored passages: a passage plus as much noise again."""
     rng = np.random.default_rng(seed)
     picks = vectors[rng.choice(len(vectors), QUERIES, replace=False)]
-    return unit(picks + 0.08 * rng.standard_normal(picks.shape, dtype=np.float32))
+    return unit(picks + SPREAD * rng.standard_normal(picks.shape, dtype=np.float32))
 
 
 def timed_queries(search, qs: np.ndarray) -> tuple[list[list[int]], float, float]:  # type: ignore[no-untyped-def]
@@ -93,7 +106,9 @@ def store_read_seconds(vectors: np.ndarray) -> float:
     return elapsed
 
 
-def faiss_rows(n: int, vectors: np.ndarray, qs: np.ndarray) -> list[dict[str, object]]:
+def faiss_rows(
+    n: int, vectors: np.ndarray, qs: np.ndarray, kinds: tuple[str, ...] = (FLAT, HNSW, HNSW_SQ8)
+) -> list[dict[str, object]]:
     ids = np.arange(n, dtype=np.int64)
     read_s = store_read_seconds(vectors)
     rows: list[dict[str, object]] = []
@@ -101,13 +116,33 @@ def faiss_rows(n: int, vectors: np.ndarray, qs: np.ndarray) -> list[dict[str, ob
     base_p50 = 0.0
     new_vecs = synthetic(NEW_PASSAGES, seed=9)
     new_ids = np.arange(n, n + NEW_PASSAGES, dtype=np.int64)
-    for kind in (FLAT, HNSW, HNSW_SQ8):
+    for kind in kinds:
         use_threads(BUILD_THREADS)  # builds use every core, as an ingest does
         t = time.perf_counter()
         index = VectorIndex.build(ids, vectors, kind=kind)
         build = time.perf_counter() - t
         memory = len(faiss.serialize_index(index._index))
         use_threads(1)  # questions: one thread each, as the server runs
+        if kind != FLAT:
+            for ef in EXTRA_EF:  # what a wider search would buy, reported beside the default
+                inner = faiss.downcast_index(index._index.index)
+                default_ef = inner.hnsw.efSearch
+                inner.hnsw.efSearch = ef
+                got_ef, p50_ef, p95_ef = timed_queries(index.search, qs)
+                inner.hnsw.efSearch = default_ef
+                print(
+                    json.dumps(
+                        {
+                            "kind": kind,
+                            "passages": n,
+                            "efSearch": ef,
+                            "p50_ms": round(p50_ef, 2),
+                            "p95_ms": round(p95_ef, 2),
+                            "recall@10": round(recall(got_ef, truth), 4),
+                        }
+                    ),
+                    flush=True,
+                )
         got, p50, p95 = timed_queries(index.search, qs)
         if kind == FLAT:
             truth, base_p50 = got, p50
@@ -239,15 +274,21 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--sizes", default="100000")
     ap.add_argument("--postgres", action="store_true")
+    ap.add_argument(
+        "--kinds", default="flat,hnsw,hnsw-sq8", help="FAISS types to build (flat comes first)"
+    )
     ap.add_argument("--real", type=int, default=0, help="real SQuAD paragraphs for recall")
     ap.add_argument("--out", type=Path, help="also write the rows as JSON here")
+    ap.add_argument("--ef", default="", help="also measure HNSW at these efSearch values")
     args = ap.parse_args()
     use_threads(1)
+    EXTRA_EF.extend(int(e) for e in args.ef.split(",") if e)
     rows: list[dict[str, object]] = []
     for n in (int(s) for s in args.sizes.split(",")):
         vectors = synthetic(n)
         qs = questions(vectors)
-        faiss_part = faiss_rows(n, vectors, qs)
+        kinds = tuple(dict.fromkeys([FLAT, *args.kinds.split(",")]))
+        faiss_part = faiss_rows(n, vectors, qs, kinds)
         rows += faiss_part
         if args.postgres:
             exact = VectorIndex.build(np.arange(n, dtype=np.int64), vectors, kind=FLAT)

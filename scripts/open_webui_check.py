@@ -132,7 +132,8 @@ def drive(args: argparse.Namespace, work: Path) -> dict[str, object]:
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=args.chromium, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(base, wait_until="networkidle")
+        page.goto(base, wait_until="load", timeout=120_000)
+        page.wait_for_timeout(5000)
         # First start: a splash with "Get started" / a changelog dialog; dismiss what is there.
         for label in ("Get started", "Okay, Let's Go!", "Okay, Let's Go"):
             button = page.get_by_text(label, exact=False)
@@ -171,7 +172,7 @@ def drive(args: argparse.Namespace, work: Path) -> dict[str, object]:
         if links.count():
             href = links.first.get_attribute("href") or ""
             reading = browser.new_page(viewport={"width": 1200, "height": 900})
-            reading.goto(href, wait_until="networkidle")
+            reading.goto(href, wait_until="load")
             reading.screenshot(path=str(args.out / "5-reading-page.png"))
             marked = reading.locator("mark").count()
             seen["reading_page"] = {"url": href, "highlights": marked}

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from embeddings.encoder import OnnxEncoder
-from embeddings.vector_index import FLAT, HNSW, VectorIndex
+from embeddings.vector_index import FLAT, HNSW, HNSW_SQ8, VectorIndex
 from qa.errors import ModelMismatchError
 from qa.storage.embedded import ArticleIndex, vectors_path
 from qa.storage.sqlite import Store
@@ -156,14 +156,17 @@ def test_index_type_by_size(tmp_path: Path) -> None:
     ids = np.arange(100, 400, dtype=np.int64)
     small = VectorIndex.build(ids, vecs, hnsw_threshold=1000)
     big = VectorIndex.build(ids, vecs, hnsw_threshold=200)
-    assert (small.kind, big.kind) == (FLAT, HNSW)
-    for index in (small, big):
+    huge = VectorIndex.build(ids, vecs, hnsw_threshold=200, sq8_threshold=250)
+    assert (small.kind, big.kind, huge.kind) == (FLAT, HNSW, HNSW_SQ8)
+    for index in (small, big, huge):
         path = tmp_path / f"{index.kind}.faiss"
         index.save(path)
         loaded = VectorIndex.load(path)
         assert (loaded.kind, loaded.size) == (index.kind, 300)
         assert loaded.search(vecs[7], 1)[0][0] == 107
         assert loaded.search(vecs[7], 3, allowed=[150, 151])[0][0] in (150, 151)
+        # A selective filter on a graph is searched exactly: every allowed id comes back.
+        assert sorted(i for i, _ in loaded.search(vecs[7], 3, allowed=[150, 151])) == [150, 151]
     assert not list(tmp_path.glob("*.tmp"))
 
 

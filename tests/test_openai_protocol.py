@@ -115,9 +115,10 @@ def test_stop_sequence(client: TestClient) -> None:
     ("field", "value"),
     [
         ("n", 2),
-        ("tools", [{"type": "function", "function": {"name": "f", "parameters": {}}}]),
-        ("functions", [{"name": "f"}]),
         ("tool_choice", "required"),
+        ("tool_choice", {"type": "function", "function": {"name": "f"}}),
+        ("function_call", {"name": "f"}),
+        ("tools", {"not": "a list"}),
         ("logprobs", True),
         ("top_logprobs", 3),
         ("audio", {"voice": "alloy", "format": "wav"}),
@@ -131,6 +132,19 @@ def test_unsupported_fields_are_named(client: TestClient, field: str, value: Any
     err = assert_error(_chat(client, **{field: value}), 400, field)
     assert err["param"].split(".")[0] == field
     assert _retrievals(client) == before  # refused before any retrieval
+
+
+def test_offered_tools_are_never_called(client: TestClient) -> None:
+    """Open WebUI offers its built-in tools with every request (tool_choice auto): the
+    answer comes from the articles, with no tool call, as ``auto`` allows."""
+    plain = _chat(client).json()["choices"][0]
+    tool = {"type": "function", "function": {"name": "search_notes", "parameters": {}}}
+    for choice in ({}, {"tool_choice": "auto"}, {"tool_choice": "none"}):
+        r = _chat(client, tools=[tool], **choice)
+        assert r.status_code == 200, r.text
+        got = r.json()["choices"][0]
+        assert got["message"]["content"] == plain["message"]["content"]
+        assert not got["message"].get("tool_calls") and got["finish_reason"] == "stop"
 
 
 def test_accepted_fields_change_nothing(client: TestClient) -> None:
@@ -266,7 +280,7 @@ def test_open_webui_task_prompts_skip_retrieval(
 
 def test_refused_requests_store_nothing(client: TestClient, corpus_pipeline: Pipeline) -> None:
     count = corpus_pipeline.article_count()
-    _chat(client, tools=[{"type": "function"}])
+    _chat(client, tools=[{"type": "function"}], tool_choice="required")
     _chat(client, response_format={"type": "json_schema"})
     assert corpus_pipeline.article_count() == count
 

@@ -49,19 +49,39 @@ were right).
 """
 
 
-STAGE_ONE = (
-    "ask train-reader --out /tmp/stage1 --checkpoint-dir /tmp/stage1-ckpt",
-    "26000 SQuAD train questions (the first 26,000 of the seeded sample), hard negatives "
-    "similar 3500, swap 3500, foreign 1500, the public questions and 2,000 synthetic ones, "
-    "1 epoch, lr 1e-4 (91 min on 2 cores)",
+EARLIER_STAGES = (
+    (
+        0,
+        "ask train-reader --out /tmp/stage1 --checkpoint-dir /tmp/stage1-ckpt",
+        "26000 SQuAD train questions (the first 26,000 of the seeded sample), hard negatives "
+        "similar 3500, swap 3500, foreign 1500, the public questions and 2,000 synthetic ones, "
+        "1 epoch, lr 1e-4 (91 min on 2 cores)",
+    ),
+    (
+        26000,
+        "ask train-reader --init-from /tmp/stage1-ckpt/checkpoint.pt --squad-offset 26000 "
+        "--squad-train 36000 --hard-negatives similar=4000,swap=4000,foreign=1500 --lr 5e-05 "
+        "--warmup 0.05 --out /tmp/stage2 --checkpoint-dir /tmp/stage2-ckpt",
+        "36000 more SQuAD train questions (sample positions 26,000 to 62,000), hard negatives "
+        "similar 4000, swap 4000, foreign 1500, the public and synthetic questions, 1 epoch, "
+        "lr 5e-5 (96 min on 2 cores)",
+    ),
 )
-"""The first stage of a two-stage reader: the defaults of ``ask train-reader``."""
+"""The stages the shipped reader was built through, by the sample offset each started at:
+a reader trained ``--init-from`` at offset N had every earlier stage before it."""
 
 
-def _stage_two_command(t: dict[str, Any]) -> str:
+def _earlier(t: dict[str, Any]) -> list[tuple[int, str, str]]:
+    if not t.get("init_from"):
+        return []
+    offset = int(t.get("squad_offset") or 0)
+    return [stage for stage in EARLIER_STAGES if stage[0] < offset]
+
+
+def _last_command(t: dict[str, Any], previous_ckpt: str) -> str:
     negatives = ",".join(f"{k}={n}" for k, n in t.get("hard_negatives", []))
     return (
-        "ask train-reader --init-from /tmp/stage1-ckpt/checkpoint.pt "
+        f"ask train-reader --init-from {previous_ckpt} "
         f"--squad-offset {t.get('squad_offset')} --squad-train {t.get('squad_train')} "
         f"--hard-negatives {negatives} --lr {t.get('lr')} --warmup {t.get('warmup')} "
         "--out /tmp/reader"
@@ -70,11 +90,17 @@ def _stage_two_command(t: dict[str, Any]) -> str:
 
 def _reproduce(t: dict[str, Any], calibration: dict[str, Any] | None) -> str:
     threshold = (calibration or {}).get("threshold", 0.4)
-    if t.get("init_from"):
-        train = (
-            f".venv/bin/{STAGE_ONE[0]}   # stage 1: {STAGE_ONE[1]}\n"
-            f".venv/bin/{_stage_two_command(t)}   # stage 2, from stage 1's last checkpoint"
+    earlier = _earlier(t)
+    if earlier:
+        lines = [
+            f".venv/bin/{cmd}   # stage {n}: {what}" for n, (_, cmd, what) in enumerate(earlier, 1)
+        ]
+        last = f"/tmp/stage{len(earlier)}-ckpt/checkpoint.pt"
+        lines.append(
+            f".venv/bin/{_last_command(t, last)}   # stage {len(earlier) + 1}, from stage "
+            f"{len(earlier)}'s last checkpoint"
         )
+        train = "\n".join(lines)
     else:
         train = (
             ".venv/bin/ask train-reader --out /tmp/reader     # about 90 min on 2 CPU cores, "
@@ -88,13 +114,16 @@ def _reproduce(t: dict[str, Any], calibration: dict[str, Any] | None) -> str:
 
 
 def _stages(t: dict[str, Any]) -> str:
-    if not t.get("init_from"):
+    earlier = _earlier(t)
+    if not earlier:
         return ""
+    listed = "; ".join(f"stage {n} ({what})" for n, (_, _, what) in enumerate(earlier, 1))
+    final = len(earlier) + 1
     return (
-        "\nTrained in two stages, so that more data fits this machine's sessions: stage 1 "
-        f"({STAGE_ONE[1]}), then stage 2 from stage 1's last checkpoint on questions stage 1 "
-        f"never saw (the sample from {t.get('squad_offset')} on), with the settings below and "
-        "the examples in the table above.\n"
+        f"\nTrained in {final} stages, each from the previous one's last checkpoint on SQuAD "
+        f"train questions the earlier ones never saw, so that more data fits this machine's "
+        f"sessions: {listed}; then stage {final} (the sample from {t.get('squad_offset')} on) "
+        "with the settings below and the examples in the table above.\n"
     )
 
 
