@@ -63,6 +63,37 @@ def spans_json(spans: Iterable[Span]) -> str:
     return json.dumps([[s.start, s.end, s.label] if s.label else [s.start, s.end] for s in spans])
 
 
+ARTICLE_COLUMNS = (
+    "id, title, author, source, url, date, path, content_hash, text, sentences, entities, "
+    "date_raw, group_id"
+)
+
+
+def article_row(
+    article: Article,
+    content_hash: str,
+    sentences: list[Span],
+    entities: list[Span],
+    group_id: str | None,
+) -> tuple[Any, ...]:
+    """The values of ``ARTICLE_COLUMNS`` for one article, as both stores write them."""
+    return (
+        article.id,
+        article.title,
+        article.author,
+        article.source,
+        article.url,
+        article.date,
+        article.path,
+        content_hash,
+        article.text,
+        spans_json(sentences),
+        spans_json(entities),
+        article.date_raw,
+        group_id,
+    )
+
+
 def query_terms(text: str) -> list[str]:
     """The distinct words of ``text`` that carry evidence (retrieval's stopwords dropped)."""
     seen: dict[str, None] = {}

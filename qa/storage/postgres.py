@@ -30,7 +30,14 @@ from urllib.parse import urlsplit, urlunsplit
 import numpy as np
 
 from qa.errors import IndexError_, ModelMismatchError
-from qa.storage.base import Scope, Writer, filter_where, query_terms, spans_json
+from qa.storage.base import (
+    ARTICLE_COLUMNS,
+    Scope,
+    Writer,
+    article_row,
+    filter_where,
+    query_terms,
+)
 from qa.storage.manifest import Manifest, check_manifest
 from qa.types import Article, Chunk, Filters, Span
 
@@ -524,8 +531,7 @@ class PgWriter:
         cur = self.cur
 
         cur.execute(
-            "INSERT INTO qa_articles (id, title, author, source, url, date, path, content_hash, "
-            "text, sentences, entities, date_raw, group_id, minhash) "
+            f"INSERT INTO qa_articles ({ARTICLE_COLUMNS}, minhash) "
             "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (id) DO UPDATE SET "
             "title = EXCLUDED.title, author = EXCLUDED.author, source = EXCLUDED.source, "
             "url = EXCLUDED.url, date = EXCLUDED.date, path = EXCLUDED.path, "
@@ -533,22 +539,7 @@ class PgWriter:
             "sentences = EXCLUDED.sentences, entities = EXCLUDED.entities, "
             "date_raw = EXCLUDED.date_raw, group_id = EXCLUDED.group_id, "
             "minhash = EXCLUDED.minhash, ingested_at = now()",
-            (
-                article.id,
-                article.title,
-                article.author,
-                article.source,
-                article.url,
-                article.date,
-                article.path,
-                content_hash,
-                article.text,
-                spans_json(sentences),
-                spans_json(entities),
-                article.date_raw,
-                group_id,
-                minhash,
-            ),
+            (*article_row(article, content_hash, sentences, entities, group_id), minhash),
         )
         cur.execute("DELETE FROM qa_chunks WHERE article_id = %s", (article.id,))
         title = article.title or ""

@@ -19,7 +19,13 @@ from typing import Any
 import numpy as np
 
 from qa.errors import CorruptIndexError
-from qa.storage.base import Scope, filter_where, query_terms, spans_json
+from qa.storage.base import (
+    ARTICLE_COLUMNS,
+    Scope,
+    article_row,
+    filter_where,
+    query_terms,
+)
 from qa.types import Article, Chunk, Filters, Span
 
 SCHEMA_VERSION = "1"
@@ -419,24 +425,8 @@ class Store:
         transaction), in its near-duplicate group with its signature when given."""
         Store.delete_article(conn, article.id)
         conn.execute(
-            "INSERT INTO articles (id, title, author, source, url, date, path, content_hash, "
-            "text, sentences, entities, date_raw, group_id) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                article.id,
-                article.title,
-                article.author,
-                article.source,
-                article.url,
-                article.date,
-                article.path,
-                content_hash,
-                article.text,
-                spans_json(sentences),
-                spans_json(entities),
-                article.date_raw,
-                group_id,
-            ),
+            f"INSERT INTO articles ({ARTICLE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            article_row(article, content_hash, sentences, entities, group_id),
         )
         if minhash is not None:
             conn.execute("INSERT INTO signatures VALUES (?, ?)", (article.id, minhash))
