@@ -69,7 +69,7 @@ def main() -> None:
         targets[q["id"]] = new
         used.add(art.id)
     with tempfile.TemporaryDirectory() as tmp:
-        pipeline = build_pipeline(Settings(data_dir=Path(tmp), auto_ingest=False))
+        pipeline = build_pipeline(Settings(data_dir=Path(tmp), store=None, auto_ingest=False))
         pipeline.ingest([ROOT / "corpus"])
         pipeline.ingest_articles(rivals)
         found = flagged = singles = 0

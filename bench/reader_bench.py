@@ -86,7 +86,9 @@ def main() -> None:
     if args.limit:
         questions = questions[: args.limit]
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="reader-bench-"))
-    settings = Settings(data_dir=data_dir, auto_ingest=False, reader="none", abstain_threshold=0.0)
+    settings = Settings(
+        data_dir=data_dir, store=None, auto_ingest=False, reader="none", abstain_threshold=0.0
+    )
     pipeline = build_pipeline(settings)
     if pipeline.index.is_empty():
         print(f"indexing {articles} into {data_dir} ...", file=sys.stderr)

@@ -220,7 +220,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "n_questions": len(questions),
     }
     try:
-        settings = Settings(data_dir=data_dir, auto_ingest=False)
+        settings = Settings(data_dir=data_dir, store=None, auto_ingest=False)
         pipeline = build_pipeline(settings)
         if pipeline.index.is_empty():
             report = pipeline.ingest([args.articles])

@@ -55,7 +55,7 @@ def main() -> None:
         url = server.database("bench")
         pipes = {}
         ingest_s = {}
-        for name, extra in (("embedded", {}), ("postgres", {"store": url})):
+        for name, extra in (("embedded", {"store": None}), ("postgres", {"store": url})):
             p = build_pipeline(
                 Settings(data_dir=Path(tmp) / name, auto_ingest=False, **extra),  # type: ignore[arg-type]
                 doc_encoder=encoder,

@@ -293,3 +293,47 @@ def test_serve_refuses_an_unreachable_store_without_a_traceback(tmp_path: Path) 
     )
     assert r.returncode == 4, r.stderr[-2000:]
     assert f"127.0.0.1:{port}" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_eval_and_calibration_corpora_never_go_into_the_configured_database(
+    db_url: str, tmp_path: Path
+) -> None:
+    """``ask eval --corpus`` builds a temporary embedded index even with QA_STORE set."""
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text(
+        json.dumps(
+            {
+                "id": "harbour",
+                "title": "Harbour reopens",
+                "text": "The harbour reopened on Monday after 12 days. 40 ships waited.",
+            }
+        )
+        + "\n"
+    )
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(
+        json.dumps(
+            {
+                "id": "q1",
+                "question": "How many ships waited?",
+                "answers": ["40"],
+                "article_id": "harbour",
+            }
+        )
+        + "\n"
+    )
+    r = _cli(
+        {"QA_STORE": db_url, "QA_DATA_DIR": str(tmp_path / "d")},
+        "eval",
+        str(questions),
+        "--corpus",
+        str(corpus),
+        "--out",
+        str(tmp_path / "out"),
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    index = PostgresIndex(db_url, tmp_path)
+    try:
+        assert not index.exists()  # nothing was written to the database
+    finally:
+        index.close()

@@ -246,7 +246,14 @@ def _run(
         # threshold is applied afterwards, so --sweep can try others without asking again.
         if corpus is not None:
             run_settings = settings.model_copy(
-                update={"data_dir": tmp / "index", "auto_ingest": False, "abstain_threshold": 0.0}
+                # A temporary embedded index, whatever QA_STORE names: an evaluation corpus
+                # must never be written into the user's database.
+                update={
+                    "data_dir": tmp / "index",
+                    "store": None,
+                    "auto_ingest": False,
+                    "abstain_threshold": 0.0,
+                }
             )
             pipeline = build_pipeline(run_settings)
             ingest = _ingest(pipeline, corpus, articles)

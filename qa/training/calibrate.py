@@ -174,7 +174,10 @@ def collect(
     )
     if answerer.failure:
         raise BadInputError(f"cannot calibrate: {answerer.failure}")
-    settings = Settings(data_dir=cfg.work_dir, auto_ingest=False, reader=str(cfg.reader_dir))
+    # store=None: calibration builds its own embedded index, whatever QA_STORE names.
+    settings = Settings(
+        data_dir=cfg.work_dir, store=None, auto_ingest=False, reader=str(cfg.reader_dir)
+    )
     pipeline = build_pipeline(settings, answerer=answerer)
     try:
         if not docs:
