@@ -337,3 +337,21 @@ def test_eval_and_calibration_corpora_never_go_into_the_configured_database(
         assert not index.exists()  # nothing was written to the database
     finally:
         index.close()
+
+
+def test_rebuild_on_postgres_drops_and_ingests_afresh(db_url: str, tmp_path: Path) -> None:
+    pipeline = _fast(tmp_path, db_url)
+    try:
+        pipeline.ingest_articles(_articles(5))
+        assert pipeline.stats().articles == 5
+        source = tmp_path / "two.jsonl"
+        source.write_text(
+            "".join(json.dumps({**a.__dict__}) + "\n" for a in _articles(2, prefix="new"))
+        )
+        report = pipeline.rebuild([source])
+        assert report.added == 2
+        stats = pipeline.stats()
+        assert (stats.articles, stats.generation) == (2, 1)  # counts follow the new tables
+        assert {h.article.id for h in pipeline.search("harbour ships", k=10)} <= {"new0", "new1"}
+    finally:
+        pipeline.close()

@@ -225,6 +225,7 @@ class PgStore:
     def __init__(self, connections: _Connections) -> None:
         self._c = connections
         self._avgdl: tuple[int, float] | None = None
+        self._counts: tuple[int, tuple[int, int]] | None = None
 
     @contextmanager
     def _cursor(self) -> Iterator[Any]:
@@ -254,6 +255,11 @@ class PgStore:
     def _one(self, sql: str, args: Sequence[Any] = ()) -> Any:
         rows = self._all(sql, args)
         return rows[0] if rows else None
+
+    def forget(self) -> None:
+        """Drop what is cached per generation (the tables were dropped: generations restart)."""
+        self._avgdl = None
+        self._counts = None
 
     def tables_exist(self) -> bool:
         with self._cursor() as cur:
@@ -454,10 +460,20 @@ class PgStore:
         ]
 
     def counts(self) -> tuple[int, int]:
+        """(articles, passages), counted once per generation: every question needs the
+        passage count (BM25's idf, the dense index's size), and ``count(*)`` scans the
+        table, tens of ms at a million rows. Every write bumps the generation in its own
+        transaction, so a cached count is never stale."""
+        generation = self.generation()
+        cached = self._counts
+        if cached is not None and cached[0] == generation:
+            return cached[1]
         row = self._one(
             "SELECT (SELECT count(*) FROM qa_articles), (SELECT count(*) FROM qa_chunks)"
         ) or (0, 0)
-        return int(row[0]), int(row[1])
+        counts = (int(row[0]), int(row[1]))
+        self._counts = (generation, counts)
+        return counts
 
 
 def _idf(df: int, n: int) -> float:
@@ -695,6 +711,7 @@ class PostgresIndex:
         with self._lock, self._transaction() as cur:
             cur.execute("DROP TABLE IF EXISTS qa_chunks, qa_articles, qa_meta")
         self._manifest = None
+        self._store.forget()
 
     def repair(self) -> None:
         """Nothing to rewrite: the database maintains its own indexes."""
