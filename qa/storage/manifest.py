@@ -83,7 +83,8 @@ def check_manifest(
         ("chunk_overlap", chunk_overlap, manifest.chunk_overlap),
     ):
         if wanted is not None and wanted != have:
+            verb = "built with" if name == "dimension" else "chunked with"
             raise ModelMismatchError(
-                f"{where} was built with {name}={have}, not {wanted}. Rebuild it with "
+                f"{where} was {verb} {name}={have}, not {wanted}. Rebuild it with "
                 f"{rebuild} to change it"
             )
