@@ -485,6 +485,10 @@ class Pipeline:
             t2 = time.perf_counter()
         abstained = not draft.answer or draft.confidence < self.threshold
         citations = self._also_reported(cite(hits, draft))
+        if abstained:
+            # A declined answer has no span: its passages are the closest ones, and a link
+            # or a page must not mark the candidate that was turned down as the answer.
+            citations = tuple(replace(c, answer_start=None, answer_end=None) for c in citations)
         held = next((c for c in citations if c.answer_start is not None), None)
         conflicts = () if abstained else _conflicts(draft, hits, citations)
         return Answer(

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from qa.errors import ConfigError
-from qa.pipeline import build_pipeline
+from qa.pipeline import Pipeline, build_pipeline
 from qa.settings import Settings, load_settings
 from qa.types import Article
 from tests.fakes import HashEncoder, PlainAnnotator
@@ -164,3 +164,11 @@ def test_as_of_is_the_answer_sources_date(fast) -> None:  # type: ignore[no-unty
     assert "11,000" in dated.answer and dated.as_of == "2025-02-11"
     undated = pipeline.ask("How many bees live in one hive?")
     assert "40,000" in undated.answer and undated.as_of is None
+
+
+def test_a_declined_answer_marks_no_span_in_its_passages(corpus_pipeline: Pipeline) -> None:
+    """The closest passages of "not in the articles" carry no answer offsets, so no link
+    or reading page highlights the turned-down candidate as if it were the answer."""
+    answer = corpus_pipeline.ask("Who won the 2022 World Cup?")
+    assert answer.abstained and answer.citations
+    assert all(c.answer_start is None and c.answer_end is None for c in answer.citations)
