@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from schemathesis.checks import positive_data_acceptance
+from schemathesis.checks import negative_data_rejection, positive_data_acceptance
 
 from api.app import create_app
 from qa.pipeline import Pipeline
@@ -69,4 +69,10 @@ def test_api_conforms_to_its_schema(case: Any) -> None:
     # design (a question of only spaces, a date it cannot read, a chat history without a
     # user message, an article text that is blank), each tested in test_api.py, so
     # "schema-valid data must be accepted" does not hold here.
-    case.call_and_validate(excluded_checks=[positive_data_acceptance])
+    excluded = [positive_data_acceptance]
+    if case.method.upper() == "POST" and case.path == "/articles":
+        # A batch of more than 5 is a job that validates record by record: a record the
+        # schema refuses is reported in the job and the rest ingested, by design (issue 12;
+        # tests/test_jobs.py). A smaller batch still refuses it whole, tested there too.
+        excluded.append(negative_data_rejection)
+    case.call_and_validate(excluded_checks=excluded)
