@@ -160,3 +160,33 @@ def test_ctrl_c_during_a_ray_ingest_commits_nothing_half(tmp_path: Path) -> None
             assert store.chunks_of(aid)
     finally:
         store.close()
+
+
+@pytest.mark.postgres
+def test_ray_ingest_into_postgres_equals_a_local_one(
+    corpus_index_dir: Path, tmp_path: Path
+) -> None:
+    """The driver commits to whichever store is configured: Ray into PostgreSQL stores the
+    same passages as a local ingest into the embedded store."""
+    from qa.storage.postgres import PostgresIndex
+    from tests.pgserver import pg_server
+
+    with pg_server() as server:
+        url = server.database("ray")
+        r = subprocess.run(
+            [ASK, "ingest", str(DEFAULT_CORPUS), "--ray", "--json"],
+            env={**_env(tmp_path / "d"), "QA_STORE": url},
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        assert r.returncode == 0, r.stderr[-3000:]
+        index = PostgresIndex(url, tmp_path / "d")
+        local = Store(corpus_index_dir / "store.sqlite", readonly=True)
+        try:
+            assert index.store.article_ids() == local.article_ids()
+            for aid in local.article_ids():
+                assert index.store.chunks_of(aid) == local.chunks_of(aid)
+        finally:
+            index.close()
+            local.close()
