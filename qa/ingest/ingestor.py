@@ -19,7 +19,7 @@ from qa.ingest.annotate import Annotates
 from qa.ingest.chunking import make_chunks
 from qa.ingest.duplicates import Grouper, signature, to_bytes
 from qa.ingest.files import Skip, id_problem, iter_articles, text_problem
-from qa.storage.base import Index, Writer
+from qa.storage.base import Index, StoredArticle, Writer
 from qa.storage.manifest import Manifest
 from qa.types import Article, Chunk, Span
 
@@ -300,14 +300,16 @@ class Ingestor:
         def apply(writer: Writer) -> None:
             for (article, digest, _, p), (group, matched, sig) in zip(kept, grouped, strict=True):
                 writer.put_article(
-                    article,
-                    digest,
-                    p.sentences,
-                    p.entities,
-                    p.chunks,
-                    p.vectors,
-                    group_id=group,
-                    minhash=sig,
+                    StoredArticle(
+                        article,
+                        digest,
+                        p.sentences,
+                        p.entities,
+                        p.chunks,
+                        p.vectors,
+                        group_id=group,
+                        minhash=sig,
+                    )
                 )
                 if matched is not None:
                     # A copy of an article stored before groups existed: it founds the group.

@@ -14,6 +14,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -139,20 +140,25 @@ class DenseSearch(Protocol):
     def scores_for(self, query: np.ndarray, ids: Iterable[int]) -> dict[int, float]: ...
 
 
+@dataclass(frozen=True)
+class StoredArticle:
+    """An article as a store keeps it: fields, hash, annotations, passages with their
+    vectors, and its near-duplicate group with its signature."""
+
+    article: Article
+    content_hash: str
+    sentences: list[Span]
+    entities: list[Span]
+    chunks: list[Chunk]
+    vectors: np.ndarray
+    group_id: str | None = None
+    minhash: bytes | None = None
+
+
 class Writer(Protocol):
     """The writes of one batch, applied inside one transaction (all or nothing)."""
 
-    def put_article(
-        self,
-        article: Article,
-        content_hash: str,
-        sentences: list[Span],
-        entities: list[Span],
-        chunks: list[Chunk],
-        vectors: np.ndarray,
-        group_id: str | None = None,
-        minhash: bytes | None = None,
-    ) -> None: ...
+    def put_article(self, stored: StoredArticle) -> None: ...
     def delete_article(self, article_id: str) -> bool: ...
     def adopt_group(self, article_id: str, group_id: str) -> None:
         """Put an article stored before groups existed into ``group_id`` (if it has none)."""

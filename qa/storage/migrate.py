@@ -14,10 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from qa.errors import BadInputError
-from qa.storage.base import Writer
+from qa.storage.base import StoredArticle, Writer
 from qa.storage.embedded import ArticleIndex
 from qa.storage.postgres import PostgresIndex
-from qa.storage.sqlite import StoredArticle
 
 BATCH_ARTICLES = 200
 """Articles per transaction: at 5 to 6 passages each about 1,100 rows, a second or so."""
@@ -65,16 +64,7 @@ def migrate(
 
         def apply(writer: Writer) -> None:
             for s in items:
-                writer.put_article(
-                    s.article,
-                    s.content_hash,
-                    s.sentences,
-                    s.entities,
-                    s.chunks,
-                    s.vectors,
-                    group_id=s.group_id,
-                    minhash=s.minhash,
-                )
+                writer.put_article(s)
 
         target.commit(apply)
         report.copied += len(items)

@@ -33,6 +33,7 @@ from qa.errors import IndexError_, ModelMismatchError
 from qa.storage.base import (
     ARTICLE_COLUMNS,
     Scope,
+    StoredArticle,
     Writer,
     article_row,
     filter_where,
@@ -533,18 +534,9 @@ class PgWriter:
     def __init__(self, cur: Any) -> None:
         self.cur = cur
 
-    def put_article(
-        self,
-        article: Article,
-        content_hash: str,
-        sentences: list[Span],
-        entities: list[Span],
-        chunks: list[Chunk],
-        vectors: np.ndarray,
-        group_id: str | None = None,
-        minhash: bytes | None = None,
-    ) -> None:
+    def put_article(self, stored: StoredArticle) -> None:
         cur = self.cur
+        article, chunks, vectors = stored.article, stored.chunks, stored.vectors
 
         cur.execute(
             f"INSERT INTO qa_articles ({ARTICLE_COLUMNS}, minhash) "
@@ -555,7 +547,12 @@ class PgWriter:
             "sentences = EXCLUDED.sentences, entities = EXCLUDED.entities, "
             "date_raw = EXCLUDED.date_raw, group_id = EXCLUDED.group_id, "
             "minhash = EXCLUDED.minhash, ingested_at = now()",
-            (*article_row(article, content_hash, sentences, entities, group_id), minhash),
+            (
+                *article_row(
+                    article, stored.content_hash, stored.sentences, stored.entities, stored.group_id
+                ),
+                stored.minhash,
+            ),
         )
         cur.execute("DELETE FROM qa_chunks WHERE article_id = %s", (article.id,))
         title = article.title or ""

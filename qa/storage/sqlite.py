@@ -12,7 +12,6 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from qa.errors import CorruptIndexError
 from qa.storage.base import (
     ARTICLE_COLUMNS,
     Scope,
+    StoredArticle,
     article_row,
     filter_where,
     query_terms,
@@ -85,20 +85,6 @@ def _article(row: sqlite3.Row) -> Article:
         date_raw=row["date_raw"] if "date_raw" in row.keys() else None,  # noqa: SIM118
         group_id=row["group_id"] if "group_id" in row.keys() else None,  # noqa: SIM118
     )
-
-
-@dataclass(frozen=True)
-class StoredArticle:
-    """An article as stored: fields, hash, annotations, passages, vectors and group."""
-
-    article: Article
-    content_hash: str
-    sentences: list[Span]
-    entities: list[Span]
-    chunks: list[Chunk]
-    vectors: np.ndarray
-    group_id: str | None
-    minhash: bytes | None
 
 
 class Store:
@@ -477,30 +463,21 @@ class SqliteWriter:
         self.removed += [i for i in rowids if i not in set(self.added)]
         self.added = fresh
 
-    def put_article(
-        self,
-        article: Article,
-        content_hash: str,
-        sentences: list[Span],
-        entities: list[Span],
-        chunks: list[Chunk],
-        vectors: np.ndarray,
-        group_id: str | None = None,
-        minhash: bytes | None = None,
-    ) -> None:
-        self._forget(self._rowids(article.id))
+    def put_article(self, stored: StoredArticle) -> None:
+        article_id = stored.article.id
+        self._forget(self._rowids(article_id))
         Store.put_article(
             self.conn,
-            article,
-            content_hash,
-            sentences,
-            entities,
-            chunks,
-            vectors,
-            group_id=group_id,
-            minhash=minhash,
+            stored.article,
+            stored.content_hash,
+            stored.sentences,
+            stored.entities,
+            stored.chunks,
+            stored.vectors,
+            group_id=stored.group_id,
+            minhash=stored.minhash,
         )
-        self.added += self._rowids(article.id)
+        self.added += self._rowids(article_id)
 
     def delete_article(self, article_id: str) -> bool:
         self._forget(self._rowids(article_id))
