@@ -78,10 +78,17 @@ class Settings(BaseSettings):
     ``embeddings.vector_index.SQ8_THRESHOLD``)."""
 
     max_question_chars: int = Field(default=2000, ge=1)
-    batch_size: int = Field(default=32, ge=1)
+    batch_size: int = Field(default=8, ge=1)
+    """Passages per encoder call at ingest, sorted by length. On 2 cores small batches are
+    fastest (273 news passages: sentence-transformers 7.6 s at 8, 10.2 s at 32; the ONNX
+    export 6.2 s against 7.5 s; ``bench/ingest_speed.py``)."""
     ingest_batch_chunks: int = Field(default=2000, ge=1)
     """About how many chunks ingest encodes before committing them (and a new FAISS file):
     an interrupted ingest keeps every batch committed before the interruption."""
+    onnx_ingest: bool = True
+    """Encode passages at ingest with the index's ONNX export of the model (the same
+    vectors to about 1e-6, and faster); off (QA_ONNX_INGEST=0) encodes them with
+    sentence-transformers itself."""
     ner: bool = True
     """Tag entities at ingest; the rule answerer needs them for who/when/where questions."""
 

@@ -91,3 +91,55 @@ def test_unknown_model_without_hub_is_refused() -> None:
     encoder = SentenceTransformerEncoder("someone/not-a-local-model", allow_hub=False)
     with pytest.raises(EncoderUnavailable, match="hub access is off"):
         encoder.encode(["x"])
+
+
+def test_small_batches_keep_each_texts_vector(models: Models, corpus_index_dir: Path) -> None:
+    """Length-sorted batches of three give every text its own vector, in the order given."""
+    small = OnnxEncoder(corpus_index_dir / "encoder", batch_size=3)
+    reference = models.encoder.encode(TEXTS)
+    got = small.encode(TEXTS)
+    assert got.shape == reference.shape
+    assert _cosines(reference, got).min() >= 0.9999
+    assert small.encode([]).shape == (0, 384)
+
+
+def test_passages_are_stored_with_the_reference_encoders_vectors(
+    models: Models, corpus_index_dir: Path
+) -> None:
+    """Ingest encodes passages with the ONNX export; what it stores is what
+    sentence-transformers gives for the same passages."""
+    import sqlite3
+
+    db = sqlite3.connect(corpus_index_dir / "store.sqlite")
+    rows = db.execute("SELECT text, vector FROM chunks ORDER BY rowid").fetchall()
+    db.close()
+    assert len(rows) > 100
+    stored = np.stack([np.frombuffer(v, dtype=np.float32) for _, v in rows])
+    reference = models.encoder.encode([t for t, _ in rows])
+    assert float(np.abs(stored - reference).max()) < 1e-5
+
+
+def test_ingest_without_onnx_encodes_with_sentence_transformers(
+    models: Models, tmp_path: Path
+) -> None:
+    pipeline = models.pipeline(tmp_path / "data", onnx_ingest=False)
+    assert pipeline._passage_encoder() is models.encoder
+    pipeline.close()
+
+
+def test_an_export_for_another_model_is_replaced_before_ingest(
+    models: Models, corpus_copy: Path, tmp_path: Path
+) -> None:
+    """A stale encoder.json (another model's export) is never used to encode passages."""
+    import json
+
+    cfg_path = corpus_copy / "encoder" / "encoder.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg["model"] = "some-other-model"
+    cfg_path.write_text(json.dumps(cfg))
+    pipeline = models.pipeline(corpus_copy)
+    encoder = pipeline._passage_encoder()
+    assert isinstance(encoder, OnnxEncoder)
+    assert encoder.config.model == models.encoder.model_name
+    assert json.loads(cfg_path.read_text())["model"] == models.encoder.model_name
+    pipeline.close()

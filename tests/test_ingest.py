@@ -465,3 +465,61 @@ def _chunks(data_dir: Path, article_id: str) -> list[tuple[int, str]]:
 
 
 FOUNDING_Q_KEY = "How many troops did North Korea send to Russia?"
+
+
+# -- annotation overlapped with encoding ------------------------------------------------------
+
+
+def _many_articles(n: int) -> list[Article]:
+    return [
+        Article(
+            f"a{i}",
+            f"Report {i}",
+            " ".join(
+                f"Sentence {j} of report {i} names Town{i} and {j * 7} people." for j in range(60)
+            ),
+        )
+        for i in range(n)
+    ]
+
+
+def test_grouped_preparation_equals_one_after_the_other() -> None:
+    """Annotating groups in a second thread while encoding gives exactly what annotating the
+    batch and then encoding it gives, in the order of the articles."""
+    import numpy as np
+
+    from qa.ingest.ingestor import LocalPreparer, embedding_text, prepare_articles
+    from qa.storage.manifest import Manifest
+    from tests.fakes import HashEncoder, PlainAnnotator
+
+    manifest = Manifest("fake", 384, 120, 30)
+    articles = _many_articles(40)
+    preparer = LocalPreparer(HashEncoder(), PlainAnnotator(), manifest)
+    preparer.STEP = 16  # many small groups
+    assert len(preparer._groups(articles)) > 5
+    seen: list[int] = []
+    got = preparer.prepare(articles, seen.append)
+    expected = prepare_articles(articles, PlainAnnotator(), manifest)
+    assert seen == sorted(seen) and seen[-1] == sum(len(c) for _, _, c in expected)
+    for article, prepared, (sents, ents, chunks) in zip(articles, got, expected, strict=True):
+        assert not isinstance(prepared, str)
+        assert (prepared.sentences, prepared.entities, prepared.chunks) == (sents, ents, chunks)
+        want = HashEncoder().encode([embedding_text(article, c) for c in chunks])
+        np.testing.assert_array_equal(prepared.vectors, want)
+
+
+def test_an_annotation_failure_fails_the_batch_and_stores_nothing(tmp_path: Path) -> None:
+    from tests.fakes import PlainAnnotator, fast_pipeline
+
+    class Failing(PlainAnnotator):
+        def entities(self, texts: list[str]) -> list[list[object]]:  # type: ignore[override]
+            if any("report 33" in t for t in texts):
+                raise RuntimeError("tagger crashed")
+            return super().entities(texts)  # type: ignore[return-value]
+
+    pipeline = fast_pipeline(tmp_path / "data")
+    pipeline._annotator = Failing()
+    with pytest.raises(RuntimeError, match="tagger crashed"):
+        pipeline.ingest_articles(_many_articles(40))
+    assert pipeline.stats().articles == 0
+    pipeline.close()

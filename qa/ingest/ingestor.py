@@ -7,6 +7,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -141,36 +142,71 @@ def prepare_articles(
 
 
 class LocalPreparer:
-    """Prepares in this process with the given models."""
+    """Prepares in this process with the given models, annotating one group of articles in
+    a second thread while the encoder works on the one before: the encoder (onnxruntime)
+    releases the GIL, so sentence splitting and entity tagging mostly hide behind it
+    (``bench/ingest_speed.py``)."""
 
     STEP = 256
-    """Passages per encoder call: small enough for a moving progress bar."""
+    """About this many passages per group and encoder call: small enough for a moving
+    progress bar, large enough for the encoder's length-sorted batches."""
 
     def __init__(self, encoder: Encoder, annotator: Annotates, manifest: Manifest) -> None:
         self.encoder = encoder
         self.annotator = annotator
         self.manifest = manifest
 
+    def _groups(self, articles: list[Article]) -> list[list[Article]]:
+        # A passage holds about chunk_words - overlap new words.
+        m = self.manifest
+        words_per_group = self.STEP * max(1, m.chunk_words - m.chunk_overlap)
+        groups: list[list[Article]] = [[]]
+        words = 0
+        for article in articles:
+            # The first group is small: nothing hides its annotation, the encoder waits.
+            limit = words_per_group // 4 if len(groups) == 1 else words_per_group
+            if groups[-1] and words >= limit:
+                groups.append([])
+                words = 0
+            groups[-1].append(article)
+            words += len(article.text.split())
+        return [g for g in groups if g]
+
     def prepare(
         self, articles: list[Article], encoded: Callable[[int], None] | None = None
     ) -> list[Prepared | str]:
-        annotated = prepare_articles(articles, self.annotator, self.manifest)
-        texts = [
-            embedding_text(a, c)
-            for a, (_, _, cs) in zip(articles, annotated, strict=True)
-            for c in cs
-        ]
-        parts = [np.zeros((0, self.manifest.dimension), dtype=np.float32)]
-        for i in range(0, len(texts), self.STEP):
-            parts.append(self.encoder.encode(texts[i : i + self.STEP]))
-            if encoded:
-                encoded(min(i + self.STEP, len(texts)))
-        vectors = np.concatenate(parts)
         out: list[Prepared | str] = []
-        pos = 0
-        for sents, ents, chunks in annotated:
-            out.append(Prepared(sents, ents, chunks, vectors[pos : pos + len(chunks)]))
-            pos += len(chunks)
+        done = 0
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="annotate")
+        try:
+            # One worker, so the annotator's models are only ever used by one thread.
+            groups = self._groups(articles)
+            futures = [
+                pool.submit(prepare_articles, group, self.annotator, self.manifest)
+                for group in groups
+            ]
+            for group, future in zip(groups, futures, strict=True):
+                annotated = future.result()
+                texts = [
+                    embedding_text(a, c)
+                    for a, (_, _, cs) in zip(group, annotated, strict=True)
+                    for c in cs
+                ]
+                vectors = (
+                    self.encoder.encode(texts)
+                    if texts
+                    else np.zeros((0, self.manifest.dimension), dtype=np.float32)
+                )
+                pos = 0
+                for sents, ents, chunks in annotated:
+                    out.append(Prepared(sents, ents, chunks, vectors[pos : pos + len(chunks)]))
+                    pos += len(chunks)
+                done += len(texts)
+                if encoded:
+                    encoded(done)
+        finally:
+            # An interrupt or a failure abandons the groups not yet started.
+            pool.shutdown(wait=False, cancel_futures=True)
         return out
 
 

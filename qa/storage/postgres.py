@@ -52,6 +52,11 @@ BM25): with 4x, the top-10 shares 97% of its passages with the embedded store's
 EF_SEARCH = 128
 """HNSW candidate list per query (pgvector's default is 40): at 128, recall@10 against
 exact search is 1.000 at 100,000 passages (bench/scale.py --postgres)."""
+LARGE = 500_000
+EF_SEARCH_LARGE = 512
+"""From ``LARGE`` passages the list widens: at 1M synthetic passages (m 16) recall@10 is
+0.67 at 128, 0.81 at 256 and 0.90 at 512, p50 6.2 / 8.2 / 12.8 ms (bench/scale.py
+--sizes 1000000 --postgres)."""
 
 _LEXEME = re.compile(r"'((?:[^']|'')+)':([0-9A-D,]+)")
 
@@ -501,7 +506,7 @@ class PgVectors:
             return []
         cond, args = _scope_sql(allowed)
         vec = _vector_text(query.reshape(-1))
-        ef = min(1000, max(EF_SEARCH, k))
+        ef = min(1000, max(EF_SEARCH_LARGE if self._size >= LARGE else EF_SEARCH, k))
         store = self._store
         with store.snapshot(), store._cursor() as cur:
             cur.execute(f"SET LOCAL hnsw.ef_search = {int(ef)}")
