@@ -66,16 +66,31 @@ EARLIER_STAGES = (
         "similar 4000, swap 4000, foreign 1500, the public and synthetic questions, 1 epoch, "
         "lr 5e-5 (96 min on 2 cores)",
     ),
+    (
+        62000,
+        "ask train-reader --init-from /tmp/stage2-ckpt/checkpoint.pt --squad-offset 62000 "
+        "--squad-train 25599 --hard-negatives similar=3000,swap=3000,foreign=1000 --lr 3e-05 "
+        "--warmup 0.05 --out /tmp/stage3 --checkpoint-dir /tmp/stage3-ckpt",
+        "the rest of the sample, 17,705 questions (positions 62,000 on; the other 7,894 SQuAD "
+        "train questions are the calibration articles'), hard negatives similar 3000, swap "
+        "3000, foreign 1000, the public and synthetic questions, 1 epoch, lr 3e-5 (57 min on 2 "
+        "cores)",
+    ),
 )
-"""The stages the shipped reader was built through, by the sample offset each started at:
-a reader trained ``--init-from`` at offset N had every earlier stage before it."""
+"""The stages the shipped reader was built through, in order, by the sample offset each
+started at: a reader trained ``--init-from`` had every listed stage before its own (those
+before the one with its offset, or all of them when its offset is not listed: a further
+stage, such as a second pass from offset 0 again)."""
 
 
 def _earlier(t: dict[str, Any]) -> list[tuple[int, str, str]]:
     if not t.get("init_from"):
         return []
     offset = int(t.get("squad_offset") or 0)
-    return [stage for stage in EARLIER_STAGES if stage[0] < offset]
+    for n, stage in enumerate(EARLIER_STAGES):
+        if stage[0] == offset and n > 0:
+            return list(EARLIER_STAGES[:n])
+    return list(EARLIER_STAGES)
 
 
 def _last_command(t: dict[str, Any], previous_ckpt: str) -> str:
@@ -119,10 +134,17 @@ def _stages(t: dict[str, Any]) -> str:
         return ""
     listed = "; ".join(f"stage {n} ({what})" for n, (_, _, what) in enumerate(earlier, 1))
     final = len(earlier) + 1
+    offset = int(t.get("squad_offset") or 0)
+    seen = any(stage[0] >= offset for stage in earlier)
+    end = offset + int(t.get("squad_train") or 0)
+    what = (
+        f"a second pass over sample positions {offset:,} to {end:,}"
+        if seen
+        else f"the sample from {offset:,} on"
+    )
     return (
-        f"\nTrained in {final} stages, each from the previous one's last checkpoint on SQuAD "
-        f"train questions the earlier ones never saw, so that more data fits this machine's "
-        f"sessions: {listed}; then stage {final} (the sample from {t.get('squad_offset')} on) "
+        f"\nTrained in {final} stages, each from the previous one's last checkpoint, so that "
+        f"more data fits this machine's sessions: {listed}; then stage {final} ({what}) "
         "with the settings below and the examples in the table above.\n"
     )
 
