@@ -516,7 +516,10 @@ class Pipeline:
         with _store_errors(self.index.data_dir), self._store.snapshot():
             hits, frame = self._retrieve(searched_query or q, top_k, filters, frame)
             t1 = time.perf_counter()
-            draft = self.answerer.answer(q, hits, AnswerContext(self.annotations))
+            context = AnswerContext(
+                self.annotations, newest_first=frame is not None and frame.latest
+            )
+            draft = self.answerer.answer(q, hits, context)
             t2 = time.perf_counter()
         abstained = not draft.answer or draft.confidence < self.threshold
         citations = self._also_reported(cite(hits, draft))

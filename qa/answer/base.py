@@ -16,6 +16,9 @@ class AnswerContext:
 
     annotations: Callable[[str], tuple[list[Span], list[Span]]]
     """article id -> (sentences, entities), both in article character offsets."""
+    newest_first: bool = False
+    """The question asks for the latest, and the passages come newest first: the first one
+    that answers it is the answer, even when an older report's figure scores higher."""
 
 
 class Answerer(Protocol):

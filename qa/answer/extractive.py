@@ -174,6 +174,15 @@ class ReaderAnswerer:
         spans = [self._typed(r, kind) for r in readings]
         scores = [self._rank_score(question, sp, h) for sp, h in zip(spans, read, strict=True)]
         ranked = sorted(range(len(read)), key=lambda i: -scores[i])
+        if context.newest_first:
+            answering = [
+                i
+                for i, (x, rr) in enumerate(zip(spans, readings, strict=True))
+                if x is not None and x.score > rr.null_score
+            ]
+            if answering:
+                ranked.remove(answering[0])
+                ranked.insert(0, answering[0])
         best = ranked[0]
         sp, r = spans[best], readings[best]
         order = tuple(ranked) + tuple(range(len(read), len(hits)))
