@@ -78,7 +78,11 @@ class _Sequential:
             for a, (_, _, cs) in zip(articles, annotated, strict=True)
             for c in cs
         ]
-        vectors = self.encoder.encode(texts) if texts else np.zeros((0, 384), dtype=np.float32)
+        vectors = (
+            self.encoder.encode(texts)
+            if texts
+            else np.zeros((0, self.manifest.dimension), dtype=np.float32)
+        )
         out, pos = [], 0
         for sents, ents, chunks in annotated:
             out.append(Prepared(sents, ents, chunks, vectors[pos : pos + len(chunks)]))

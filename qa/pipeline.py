@@ -234,7 +234,9 @@ class Pipeline:
         directory = self.index.encoder_dir
         try:
             onnx = self._ingest_onnx(directory)
-            usable = onnx.config.model == self.settings.model
+            # Loaded here, not at the first batch: a damaged model.onnx is exported again
+            # instead of failing the ingest.
+            usable = onnx.config.model == self.settings.model and bool(len(onnx.encode(["x"])))
         except EncoderUnavailable:
             usable = False
         if not usable:

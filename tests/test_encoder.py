@@ -143,3 +143,13 @@ def test_an_export_for_another_model_is_replaced_before_ingest(
     assert encoder.config.model == models.encoder.model_name
     assert json.loads(cfg_path.read_text())["model"] == models.encoder.model_name
     pipeline.close()
+
+
+def test_a_damaged_export_is_replaced_before_ingest(models: Models, corpus_copy: Path) -> None:
+    """A model.onnx that cannot be loaded is exported again; the ingest goes on."""
+    (corpus_copy / "encoder" / "model.onnx").write_bytes(b"not an onnx file")
+    pipeline = models.pipeline(corpus_copy)
+    encoder = pipeline._passage_encoder()
+    assert isinstance(encoder, OnnxEncoder)
+    assert encoder.encode(["works again"]).shape == (1, 384)
+    pipeline.close()
