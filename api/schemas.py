@@ -189,6 +189,11 @@ class AnswerOut(BaseModel):
         description="The word that made the question unanswerable as asked (a pronoun with "
         "nothing to refer to); the reply asks which one is meant.",
     )
+    signals: dict[str, float] = Field(
+        default_factory=dict,
+        description="What the calibrated confidence was computed from (reader scores, "
+        "margins, retrieval, question terms found in the evidence); empty without a reader.",
+    )
 
     @classmethod
     def of(cls, answer: Answer) -> AnswerOut:

@@ -549,6 +549,7 @@ class Pipeline:
             note=draft.note,
             searched_query=searched_query,
             timeframe=frame,
+            signals=draft.signals,
         )
 
     def timeline(

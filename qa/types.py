@@ -190,6 +190,9 @@ class Answer:
     unclear: str | None = None
     """What made the question impossible to answer as asked: a pronoun with nothing to refer
     to ("them" as a conversation's first message). The reply asks which one is meant."""
+    signals: tuple[tuple[str, float], ...] = ()
+    """What the calibrated confidence was computed from (``qa.answer.confidence.FEATURES``),
+    empty for answerers without one: a confidence can be checked, and refitted from eval runs."""
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -199,6 +202,7 @@ class Answer:
             for c in self.citations
         ]
         d["conflicts"] = [asdict(c) for c in self.conflicts]
+        d["signals"] = dict(self.signals)
         return d
 
 
@@ -221,7 +225,7 @@ class Draft:
     """The answerer's ranking of the hits (indexes), when it reads them better than retrieval
     ranked them; citations follow it."""
     signals: tuple[tuple[str, float], ...] = ()
+    """What the confidence was computed from (name, value), for calibration and eval."""
     rivals: tuple[tuple[int, str, float], ...] = ()
     """Other articles' answers of the same type, each (hit index, text, confidence), when
     they differ from this one: conflicting reports."""
-    """What the confidence was computed from (name, value), for calibration and eval."""

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from qa.answer.confidence import (
     FEATURES,
     Candidate,
+    counted_noun,
     expected_type,
     question_names,
     signals,
@@ -99,6 +102,16 @@ def test_signals_see_a_name_the_passage_never_mentions() -> None:
     )
     assert set(asked) == set(FEATURES)
     assert asked["missing_names"] == 1 and right["missing_names"] == 0
+    assert asked["missing_numbers"] == 0
+    year = signals(
+        "How many pilgrims died in the 1990 stampede?", 0, [_cand("345")], FOUNDING, FOUNDING
+    )
+    assert year["missing_numbers"] == 1 and year["missing_names"] == 1
+    tanks = signals(
+        "How many tanks has North Korea sent?", 0, [_cand("11,000")], FOUNDING, FOUNDING
+    )
+    assert tanks["unit_missing"] == 1.0 and right["unit_missing"] == 0.0
+    assert counted_noun("How much did it cost?") is None and counted_noun("Who?") is None
     assert asked["type_match"] == 1.0 and asked["type_known"] == 1.0
     agree = signals(
         "How many?", 0, [_cand("11,000"), _cand("around 11,000", 5)], FOUNDING, FOUNDING
@@ -134,3 +147,41 @@ def test_reliability_bins_and_ece() -> None:
     assert rel.right_at_90 == 0.5 and rel.at_90 == 2
     expected = (1 * 0.15 + 1 * 0.15 + 2 * 0.45) / 4
     assert rel.ece == pytest.approx(expected)
+
+
+def test_weighted_fit_equals_repeated_rows_and_class_weights_keep_the_total() -> None:
+    """A row weighted 3 counts as three copies of it; ``--unanswerable-share`` weighs the
+    classes without changing how many questions the fit sees in all."""
+    import numpy as np
+
+    from qa.training.calibrate import class_weights, fit_logistic
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 3))
+    y = (x[:, 0] + rng.normal(size=60) > 0).astype(float)
+    weights = rng.integers(1, 4, size=60).astype(float)
+    w1, b1 = fit_logistic(x, y, weights=weights)
+    reps = np.repeat(np.arange(60), weights.astype(int))
+    w2, b2 = fit_logistic(x[reps], y[reps])
+    assert np.allclose(w1, w2, atol=1e-6) and abs(b1 - b2) < 1e-6
+    wa, wu = class_weights(300, 100, 0.5)
+    assert abs(300 * wa + 100 * wu - 400) < 1e-9 and abs(100 * wu / 400 - 0.5) < 1e-9
+    assert class_weights(300, 100, None) == (1.0, 1.0)
+    assert class_weights(300, 0, 0.3) == (1.0, 1.0)
+
+
+def test_a_cut_question_loses_its_answer_sentence_and_nothing_else() -> None:
+    """``ask calibrate-reader``'s SQuAD v2.0-like near misses: the paragraph keeps every other
+    sentence (and so the question's names), only the answer's sentence goes."""
+    from qa.training.calibrate import without_sentence
+    from qa.training.data import Example
+
+    text = 'North Korea sent troops. "It sent 11,000," he said. Russia denied it.'
+    ex = Example("q", "How many?", text, text.index("11,000"), "11,000", "squad1.1-train")
+    assert without_sentence(text, ex) == "North Korea sent troops. Russia denied it."
+    last = Example("q", "Who?", text, text.index("Russia"), "Russia", "squad1.1-train")
+    assert without_sentence(text, last) == 'North Korea sent troops. "It sent 11,000," he said.'
+    assert (
+        without_sentence("One sentence with 42.", replace(ex, answer_start=18, answer_text="42"))
+        == ""
+    )

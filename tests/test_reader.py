@@ -242,6 +242,10 @@ def test_train_reader_bad_options(tmp_path: Path) -> None:
     junk.write_bytes(b"not a checkpoint")
     proc = run_ask("train-reader", *common, "--init-from", str(junk), data_dir=tmp_path)
     assert proc.returncode == 2 and "not a usable checkpoint" in proc.stderr
+    junk_onnx = tmp_path / "junk.onnx"
+    junk_onnx.write_bytes(b"not a model")
+    proc = run_ask("train-reader", *common, "--init-from", str(junk_onnx), data_dir=tmp_path)
+    assert proc.returncode == 2 and "not a readable ONNX model" in proc.stderr
     assert not (tmp_path / "r").exists()
     proc = run_ask("calibrate-reader", "--reader", str(tmp_path / "nope"), data_dir=tmp_path)
     assert proc.returncode == 2 and "no reader" in proc.stderr
@@ -296,3 +300,17 @@ def test_train_reader_end_to_end_on_a_fixture(tmp_path: Path) -> None:
     assert (out / ONNX_FILE).stat().st_size < 30_000_000
     r = Reader(out).read("Where?", ["Somewhere in Paris."])
     assert len(r) == 1
+    # A further stage from the exported reader alone (its checkpoints gone): the int8 weights
+    # are dequantised onto the model, checked against the ONNX model's own logits.
+    again = tmp_path / "again"
+    i = args.index("--out")
+    more = (*args[: i + 1], str(again), *args[i + 2 :])
+    proc = run_ask(
+        *more, "--init-from", str(out / ONNX_FILE), "--resume", data_dir=tmp_path, timeout=600
+    )
+    assert proc.returncode == 2 and "other data or settings" in proc.stderr
+    proc = run_ask(*more, "--init-from", str(out / ONNX_FILE), data_dir=tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    manifest = json.loads((again / MANIFEST_FILE).read_text())
+    assert manifest["training"]["init_from"] == str(out / ONNX_FILE)
+    assert Reader(again).read("Where?", ["Somewhere in Paris."])

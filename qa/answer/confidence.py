@@ -48,6 +48,8 @@ FEATURES = (
     "type_match",
     "answer_in_question",
     "span_words",
+    "missing_numbers",
+    "unit_missing",
 )
 """The signals, in the order the fitted weights expect them."""
 
@@ -100,6 +102,18 @@ def type_match(kind: str, span: str) -> float:
         return 1.0 if has_number or any(t in MONTHS for t in low) else 0.0
     capitalised = any(t[:1].isupper() for t in toks)
     return 1.0 if capitalised and not all(any(c.isdigit() for c in t) for t in toks) else 0.0
+
+
+_UNIT = re.compile(r"\bhow\s+(?:many|much)\s+([^\W\d_][\w-]*)", re.UNICODE)
+
+
+def counted_noun(question: str) -> str | None:
+    """What a how-many or how-much question counts ("tanks" in "How many tanks has ...?");
+    None for other questions and for "how much did ..." (no noun)."""
+    m = _UNIT.search(question.lower())
+    if not m or m.group(1) in STOPWORDS:
+        return None
+    return m.group(1)
 
 
 def question_names(question: str) -> list[str]:
@@ -169,6 +183,16 @@ def signals(
     names = question_names(question)
     hay = _stems(passage) | _stems(title or "")
     missing = sum(1 for n in names if n.lower()[:_PREFIX] not in hay)
+    # A figure or year of the question that the passage lacks ("the 1990 stampede" read from
+    # a report of 2006's) is a near miss far more often than a missing name, which questions
+    # paraphrase ("the US" for "United States").
+    missing_numbers = sum(
+        1 for n in names if any(ch.isdigit() for ch in n) and n.lower()[:_PREFIX] not in hay
+    )
+    # A figure from a sentence that never names what was counted ("How many tanks?" read as
+    # the troops' 11,000) is a quantity near miss, the commonest kind in the news questions.
+    unit = counted_noun(question)
+    unit_missing = 1.0 if unit and unit[:_PREFIX] not in _stems(sentence) else 0.0
     kind = expected_type(question)
     span_words = words(c.span)
     q_stems = _stems(question)
@@ -199,6 +223,8 @@ def signals(
         "type_match": type_match(kind, c.span),
         "answer_in_question": in_q,
         "span_words": math.log1p(len(span_words)),
+        "missing_numbers": float(min(missing_numbers, 2)),
+        "unit_missing": unit_missing,
     }
 
 

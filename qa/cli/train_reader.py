@@ -75,8 +75,9 @@ DEFAULT_NEGATIVES = "similar=3500,swap=3500,foreign=1500"
     "--init-from",
     type=click.Path(path_type=Path, dir_okay=False),
     default=None,
-    help="Start from the weights of an earlier run's checkpoint.pt instead of the base "
-    "model (a second stage).",
+    help="Start from the weights of an earlier run's checkpoint.pt, or of a reader.onnx "
+    "(the shipped reader's int8 weights, dequantised), instead of the base model (a further "
+    "stage).",
 )
 @click.option("--lr", type=click.FloatRange(1e-7, 1e-2), default=1e-4, show_default=True)
 @click.option(
@@ -372,6 +373,20 @@ def _train(cfg: TrainConfig) -> TrainResult:
     show_default=True,
     help="Questions whose own paragraph is left out of its indexed article.",
 )
+@click.option(
+    "--unanswerable-share",
+    type=click.FloatRange(0.01, 0.99),
+    default=None,
+    help="Weigh the calibration questions so that this share has no answer (default: as "
+    "asked, about half). Set it to the share your users' questions have.",
+)
+@click.option(
+    "--cuts",
+    type=click.IntRange(0),
+    default=700,
+    show_default=True,
+    help="Questions whose answer sentence is cut out of their own indexed paragraph.",
+)
 def calibrate_reader_cmd(
     reader_dir: Path | None,
     train_dir: Path,
@@ -381,6 +396,8 @@ def calibrate_reader_cmd(
     absent: int,
     gaps: int,
     threshold: float | None,
+    unanswerable_share: float | None,
+    cuts: int,
 ) -> None:
     """Fit the reader's confidence (a probability of being right) and its abstention
     threshold on questions it never saw, and write calibration.json beside it.
@@ -413,6 +430,8 @@ def calibrate_reader_cmd(
             gaps=gaps,
             threshold=threshold,
             seed=seed,
+            unanswerable_share=unanswerable_share,
+            cuts=cuts,
         )
         try:
             report = _calibrate(cfg, calibrate)

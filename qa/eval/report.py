@@ -108,6 +108,8 @@ def result_row(s: Scored) -> dict[str, Any]:
         "latency_ms": r.latency_ms,
         "stages_ms": r.stages_ms,
     }
+    if r.signals:
+        row["signals"] = {k: round(v, 5) for k, v in r.signals.items()}
     if q.paragraph_id:
         row["paragraph_id"] = q.paragraph_id
     if q.conversation is not None:

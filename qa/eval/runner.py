@@ -56,6 +56,8 @@ class Record:
     """Wall time of the whole ask (``Pipeline.ask`` or ``Chat.answer_history``)."""
     stages_ms: dict[str, float] = field(default_factory=dict)
     searched_query: str | None = None
+    signals: dict[str, float] = field(default_factory=dict)
+    """What the confidence was computed from: a calibration can be refitted from a run."""
     history_turns: int = 0
     """Earlier turns given as chat history (0 for a lone question)."""
 
@@ -79,6 +81,7 @@ def record_from_answer(
         latency_ms=round(latency_ms, 3),
         stages_ms=dict(answer.timings_ms),
         searched_query=answer.searched_query,
+        signals=dict(answer.signals),
         history_turns=history_turns,
     )
 

@@ -25,6 +25,12 @@ def _calibration_section(cal: dict[str, Any] | None) -> str:
         f"| {k} | {v:+.3f} |"
         for k, v in sorted(fit.get("weights", {}).items(), key=lambda kv: -abs(kv[1]))
     )
+    chosen = (
+        ", and it is the threshold."
+        if fit.get("best_threshold_on_calibration") == cal.get("threshold")
+        else "; this one was given to `ask calibrate-reader --threshold`, chosen with `ask eval "
+        "--sweep` on the public check questions (the README's quality section)."
+    )
     return f"""
 ## Confidence calibration
 
@@ -32,16 +38,17 @@ def _calibration_section(cal: dict[str, Any] | None) -> str:
 whether an answer is right (token F1 >= 0.5), fitted end to end (retrieval included) on
 SQuAD v1.1 train articles the reader was never trained on. Questions asked: {asked}
 ({fit.get("questions_answered")} got a candidate answer; {fit.get("right_share")} of those
-were right).
+were right). Kinds: `answerable` as written; `gap`, its own paragraph left out of the index;
+`cut`, its answer's sentence cut out of its paragraph (the rest indexed: SQuAD v2.0's kind of
+question); `absent`, its article not indexed; `swapped`, its key entity or figure swapped for
+another of the same type.
 
 - Held-out fifth of the calibration questions: ECE {fit.get("ece_held_out")} (the reader's
   own sigmoid(span - no answer): {fit.get("ece_held_out_uncalibrated")}); right among
   answers at confidence >= 0.9: {fit.get("right_at_0.9_held_out")} (uncalibrated
   {fit.get("right_at_0.9_uncalibrated")}).
 - Abstention threshold {cal.get("threshold")}. The calibration questions' best by overall
-  F1 was {fit.get("best_threshold_on_calibration")} ({fit.get("overall_f1_at_best")}); a
-  threshold given to `ask calibrate-reader --threshold` was chosen with `ask eval --sweep`
-  on the public check questions (the README's quality section).
+  F1 was {fit.get("best_threshold_on_calibration")} ({fit.get("overall_f1_at_best")}){chosen}
 
 | signal (standardised) | weight |
 | --- | --- |
@@ -52,6 +59,7 @@ were right).
 EARLIER_STAGES = (
     (
         0,
+        26000,
         "ask train-reader --out /tmp/stage1 --checkpoint-dir /tmp/stage1-ckpt",
         "26000 SQuAD train questions (the first 26,000 of the seeded sample), hard negatives "
         "similar 3500, swap 3500, foreign 1500, the public questions and 2,000 synthetic ones, "
@@ -59,6 +67,7 @@ EARLIER_STAGES = (
     ),
     (
         26000,
+        36000,
         "ask train-reader --init-from /tmp/stage1-ckpt/checkpoint.pt --squad-offset 26000 "
         "--squad-train 36000 --hard-negatives similar=4000,swap=4000,foreign=1500 --lr 5e-05 "
         "--warmup 0.05 --out /tmp/stage2 --checkpoint-dir /tmp/stage2-ckpt",
@@ -68,6 +77,7 @@ EARLIER_STAGES = (
     ),
     (
         62000,
+        25599,
         "ask train-reader --init-from /tmp/stage2-ckpt/checkpoint.pt --squad-offset 62000 "
         "--squad-train 25599 --hard-negatives similar=3000,swap=3000,foreign=1000 --lr 3e-05 "
         "--warmup 0.05 --out /tmp/stage3 --checkpoint-dir /tmp/stage3-ckpt",
@@ -76,19 +86,29 @@ EARLIER_STAGES = (
         "3000, foreign 1000, the public and synthetic questions, 1 epoch, lr 3e-5 (57 min on 2 "
         "cores)",
     ),
+    (
+        0,
+        6000,
+        "ask train-reader --init-from /tmp/stage3-ckpt/checkpoint.pt --squad-offset 0 "
+        "--squad-train 6000 --hard-negatives similar=2500,swap=1500,foreign=500 --lr 2e-05 "
+        "--warmup 0.05 --out /tmp/stage4 --checkpoint-dir /tmp/stage4-ckpt",
+        "a second pass over sample positions 0 to 6,000, hard negatives similar 2500, swap "
+        "1500, foreign 500, the public and synthetic questions, 1 epoch, lr 2e-5 (37 min on 2 "
+        "cores)",
+    ),
 )
-"""The stages the shipped reader was built through, in order, by the sample offset each
-started at: a reader trained ``--init-from`` had every listed stage before its own (those
-before the one with its offset, or all of them when its offset is not listed: a further
-stage, such as a second pass from offset 0 again)."""
+"""The stages the shipped reader was built through, in order, each (sample offset, SQuAD
+train questions, command, what it read): a reader trained ``--init-from`` had every listed
+stage before the one with its own offset and count, or all of them when it is not listed (a
+further stage)."""
 
 
-def _earlier(t: dict[str, Any]) -> list[tuple[int, str, str]]:
+def _earlier(t: dict[str, Any]) -> list[tuple[int, int, str, str]]:
     if not t.get("init_from"):
         return []
-    offset = int(t.get("squad_offset") or 0)
+    key = (int(t.get("squad_offset") or 0), int(t.get("squad_train") or 0))
     for n, stage in enumerate(EARLIER_STAGES):
-        if stage[0] == offset and n > 0:
+        if stage[:2] == key and n > 0:
             return list(EARLIER_STAGES[:n])
     return list(EARLIER_STAGES)
 
@@ -104,16 +124,34 @@ def _last_command(t: dict[str, Any], previous_ckpt: str) -> str:
 
 
 def _reproduce(t: dict[str, Any], calibration: dict[str, Any] | None) -> str:
-    threshold = (calibration or {}).get("threshold", 0.4)
+    cal = calibration or {}
+    given = cal.get("threshold")
+    # The calibration's own best needs no --threshold; another one was chosen by hand.
+    threshold = (
+        f" --threshold {given}"
+        if given is not None and given != cal.get("fit", {}).get("best_threshold_on_calibration")
+        else ""
+    )
     earlier = _earlier(t)
     if earlier:
         lines = [
-            f".venv/bin/{cmd}   # stage {n}: {what}" for n, (_, cmd, what) in enumerate(earlier, 1)
+            f".venv/bin/{cmd}   # stage {n}: {what}"
+            for n, (_, _, cmd, what) in enumerate(earlier, 1)
         ]
-        last = f"/tmp/stage{len(earlier)}-ckpt/checkpoint.pt"
+        # A stage started from a reader.onnx (its checkpoints gone) names the earlier
+        # stage's exported reader; otherwise its last checkpoint.
+        from_onnx = str(t.get("init_from", "")).endswith(".onnx")
+        last = (
+            f"/tmp/stage{len(earlier)}/reader.onnx"
+            if from_onnx
+            else f"/tmp/stage{len(earlier)}-ckpt/checkpoint.pt"
+        )
+        source = (
+            "exported reader (its int8 weights, dequantised)" if from_onnx else "last checkpoint"
+        )
         lines.append(
             f".venv/bin/{_last_command(t, last)}   # stage {len(earlier) + 1}, from stage "
-            f"{len(earlier)}'s last checkpoint"
+            f"{len(earlier)}'s {source}"
         )
         train = "\n".join(lines)
     else:
@@ -123,7 +161,7 @@ def _reproduce(t: dict[str, Any], calibration: dict[str, Any] | None) -> str:
         )
     return (
         f"./setup.sh --dev\n{train}\n"
-        f".venv/bin/ask calibrate-reader --reader /tmp/reader --threshold {threshold}"
+        f".venv/bin/ask calibrate-reader --reader /tmp/reader{threshold}"
         "   # about 5 min"
     )
 
@@ -132,7 +170,7 @@ def _stages(t: dict[str, Any]) -> str:
     earlier = _earlier(t)
     if not earlier:
         return ""
-    listed = "; ".join(f"stage {n} ({what})" for n, (_, _, what) in enumerate(earlier, 1))
+    listed = "; ".join(f"stage {n} ({what})" for n, (_, _, _, what) in enumerate(earlier, 1))
     final = len(earlier) + 1
     offset = int(t.get("squad_offset") or 0)
     seen = any(stage[0] >= offset for stage in earlier)
@@ -142,10 +180,16 @@ def _stages(t: dict[str, Any]) -> str:
         if seen
         else f"the sample from {offset:,} on"
     )
+    source = (
+        "from the previous one's exported reader (its int8 weights dequantised; the earlier "
+        "checkpoints were gone)"
+        if str(t.get("init_from", "")).endswith(".onnx")
+        else "from the previous one's last checkpoint"
+    )
     return (
-        f"\nTrained in {final} stages, each from the previous one's last checkpoint, so that "
-        f"more data fits this machine's sessions: {listed}; then stage {final} ({what}) "
-        "with the settings below and the examples in the table above.\n"
+        f"\nTrained in {final} stages, each from the previous one's weights, so that "
+        f"more data fits this machine's sessions: {listed}; then stage {final} ({what}), "
+        f"{source}, with the settings below and the examples in the table above.\n"
     )
 
 

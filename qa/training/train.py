@@ -327,14 +327,19 @@ def _span_model(base_path: str) -> Any:
     return SpanReader()
 
 
-def read_weights(path: Path, device: str) -> dict[str, Any]:
+def read_weights(path: Path, device: str, base_path: str | None = None) -> dict[str, Any]:
     """The model weights of an earlier run's checkpoint (its optimiser and schedule are not
-    carried over: the new stage has its own). Read before any data is built, so a wrong
-    file fails in seconds, not after minutes of preparation."""
+    carried over: the new stage has its own), or of a shipped ``reader.onnx`` (its int8
+    weights dequantised; see ``weights_from_onnx``). Read before any data is built, so a
+    wrong file fails in seconds, not after minutes of preparation."""
     import torch
 
     if not path.is_file():
         raise BadInputError(f"--init-from: no checkpoint at {path}")
+    if path.suffix == ".onnx":
+        if base_path is None:
+            raise BadInputError("--init-from: an ONNX reader needs the base model")
+        return weights_from_onnx(path, base_path)
     try:
         state = torch.load(path, map_location=device, weights_only=False)
         weights = state["model"]
@@ -343,6 +348,99 @@ def read_weights(path: Path, device: str) -> dict[str, Any]:
     except Exception as exc:  # torch raises plain errors for truncated or foreign files
         raise BadInputError(f"--init-from: {path} is not a usable checkpoint ({exc})") from exc
     return weights
+
+
+def weights_from_onnx(path: Path, base_path: str) -> dict[str, Any]:
+    """The span reader's weights recovered from an exported ``reader.onnx``.
+
+    Checkpoints live outside the repository and are lost with the machine; the shipped reader
+    is not. A fresh model exported the same way names every initializer the same, so each
+    (int8 weight, per-channel scale, zero point) triple is dequantised onto the parameter
+    whose export it is. The int8 rounding (at most half a scale step per weight) is what
+    further training starts from. The result is checked against the ONNX model's own logits
+    and refused when they disagree (another architecture or exporter)."""
+    import numpy as np
+    import onnx
+    import torch
+    from onnx import numpy_helper
+
+    try:
+        graph = onnx.load(str(path)).graph
+    except Exception as exc:
+        raise BadInputError(f"--init-from: {path} is not a readable ONNX model ({exc})") from exc
+    stored = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    model = _span_model(base_path)
+    model.eval()
+    params = dict(model.state_dict())
+    with tempfile.TemporaryDirectory() as tmp:
+        fresh_path = Path(tmp) / "fresh.onnx"
+        _export_fp32(model, fresh_path)
+        fresh = {
+            i.name: numpy_helper.to_array(i) for i in onnx.load(str(fresh_path)).graph.initializer
+        }
+
+    def dequantised(name: str) -> np.ndarray | None:
+        if name in stored:
+            return np.asarray(stored[name], dtype=np.float32)
+        q, scale = stored.get(name + "_quantized"), stored.get(name + "_scale")
+        if q is None or scale is None:
+            return None
+        zero = stored.get(name + "_zero_point", np.zeros_like(scale))
+        scale, zero = np.asarray(scale, np.float32), np.asarray(zero, np.float32)
+        if scale.ndim == 1 and scale.size > 1:  # per channel: one scale per output column
+            axis = q.shape.index(scale.size) if q.shape[-1] != scale.size else q.ndim - 1
+            shape = [1] * q.ndim
+            shape[axis] = scale.size
+            scale, zero = scale.reshape(shape), zero.reshape(shape)
+        return (q.astype(np.float32) - zero) * scale
+
+    weights: dict[str, Any] = {}
+    for pname, tensor in params.items():
+        value = tensor.detach().cpu().numpy()
+        # A parameter is exported under its own name, or (a MatMul's weight) transposed under
+        # a generated one: find the fresh initializer that holds exactly its values.
+        source, transposed = (pname, False) if pname in fresh else (None, False)
+        if source is None:
+            for name, arr in fresh.items():
+                if arr.shape == value.T.shape and value.ndim == 2 and np.array_equal(arr, value.T):
+                    source, transposed = name, True
+                    break
+        if source is None:
+            # Not in the fresh export either (the unused pooler, buffers): it cannot change
+            # the logits, so the base model's value stands.
+            weights[pname] = tensor
+            continue
+        got = dequantised(source)
+        if got is None or got.shape != fresh[source].shape:
+            raise BadInputError(f"--init-from: {path} does not match this model at {pname}")
+        weights[pname] = torch.from_numpy(np.array(got.T if transposed else got, dtype=np.float32))
+    _check_against_onnx(path, model, weights)
+    return weights
+
+
+def _check_against_onnx(path: Path, model: Any, weights: dict[str, Any]) -> None:
+    """Refuse recovered weights whose logits are not the ONNX model's (to int8 rounding)."""
+    import numpy as np
+    import onnxruntime as ort
+    import torch
+
+    model.load_state_dict(weights)
+    ids = np.array([[101, 2129, 2116, 3629, 1029, 102, 2340, 1010, 2199, 3629, 2020, 2741, 102]])
+    types = np.array([[0] * 6 + [1] * 7])
+    mask = np.ones_like(ids)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    want = session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})
+    with torch.no_grad():
+        got = model(torch.from_numpy(ids), torch.from_numpy(mask), torch.from_numpy(types))
+    # int8 activations at run time differ from fp32 by a few tenths of a logit (measured
+    # 0.1-0.3 on the stage-4 reader); another model's logits differ by several.
+    worst = max(float(np.abs(g.numpy() - w).max()) for g, w in zip(got, want, strict=True))
+    if worst > 1.5:
+        raise BadInputError(
+            f"--init-from: weights recovered from {path} do not reproduce it "
+            f"(logits differ by {worst:.2f})"
+        )
+    log.info("recovered the weights of %s (logits within %.3f of it)", path, worst)
 
 
 def _resolve_base(name: str) -> str:
@@ -369,7 +467,7 @@ def train(
     )
     base = _resolve_base(cfg.base_model)
     tokenizer = load_tokenizer(Path(base) / TOKENIZER_FILE)
-    init = read_weights(cfg.init_from, device) if cfg.init_from is not None else None
+    init = read_weights(cfg.init_from, device, base) if cfg.init_from is not None else None
     train_ex, check_ex, report = build_examples(cfg)
     items = _labelled(tokenizer, train_ex, cfg)
     log.info(
