@@ -56,6 +56,14 @@ def test_json_answer_object_and_citation_offsets(corpus_copy: Path) -> None:
     assert isinstance(data["answer"], str) and isinstance(data["abstained"], bool)
     assert 0.0 <= data["confidence"] <= 1.0
     assert isinstance(data["evidence"], str)
+    # What the confidence was computed from: the shipped calibration gives it back.
+    from qa.answer.confidence import FEATURES, Calibrator
+    from qa.reader.model import SHIPPED_DIR
+
+    assert set(data["signals"]) == set(FEATURES)
+    assert Calibrator.load(SHIPPED_DIR).probability(data["signals"]) == pytest.approx(
+        data["confidence"], abs=1e-3
+    )
     cits = data["citations"]
     assert 1 <= len(cits) <= 5
     # One number per article: passages of one article share it, numbers have no gaps.

@@ -410,6 +410,13 @@ def test_eval_writes_reports_and_leaves_the_index_alone(user_index: Path, tmp_pa
     ):
         assert key in rows[0]
     assert rows[0]["cited_article_ids"][0] == "north-korea-troops-to-russia-2025-02-11"
+    # Each answer's signals are in the run, and the shipped calibration gives back its
+    # confidence from them: a calibration can be checked or refitted from results.jsonl.
+    calibrator = Calibrator.load(SHIPPED_DIR)
+    with_signals = [r for r in rows if r.get("signals")]
+    assert with_signals
+    for r in with_signals:
+        assert calibrator.probability(r["signals"]) == pytest.approx(r["confidence"], abs=2e-3)
     page = (out / "report.html").read_text()
     assert page.startswith("<!doctype html>") and "<svg" in page
     assert "http" not in page.split("<main>")[0]  # nothing fetched: no external assets

@@ -314,3 +314,21 @@ def test_train_reader_end_to_end_on_a_fixture(tmp_path: Path) -> None:
     manifest = json.loads((again / MANIFEST_FILE).read_text())
     assert manifest["training"]["init_from"] == str(out / ONNX_FILE)
     assert Reader(again).read("Where?", ["Somewhere in Paris."])
+
+
+def test_model_card_is_the_shipped_manifest_rendered_and_names_every_stage() -> None:
+    """The card is written from reader.json and calibration.json, never by hand; a stage
+    started from an exported reader says so, and its reproduce line names that reader."""
+    from qa.training.card import render
+
+    manifest = json.loads((SHIPPED_DIR / MANIFEST_FILE).read_text())
+    calibration = json.loads((SHIPPED_DIR / "calibration.json").read_text())
+    card = render(manifest, calibration)
+    assert card == (SHIPPED_DIR / "MODEL_CARD.md").read_text()
+    assert "Trained in 5 stages" in card and "dequantised" in card
+    assert "--init-from /tmp/stage4/reader.onnx --squad-offset 6000" in card
+    # A stage from a checkpoint names the checkpoint; a first run has no stages.
+    t = dict(manifest["training"], init_from="/tmp/x/checkpoint.pt")
+    assert "--init-from /tmp/stage4-ckpt/checkpoint.pt" in render({**manifest, "training": t})
+    first = dict(manifest["training"], init_from=None, squad_offset=0)
+    assert "stages" not in render({**manifest, "training": first}).split("## Check-set")[0]

@@ -322,6 +322,20 @@ def _train(cfg: TrainConfig) -> TrainResult:
         return train(cfg, progress)
 
 
+def _count(flag: str, default: int, help_text: str) -> Callable[[Any], Any]:
+    """A how-many-questions option of ``ask calibrate-reader``."""
+    return click.option(
+        flag, type=click.IntRange(0), default=default, show_default=True, help=help_text
+    )
+
+
+def _fraction(
+    flag: str, help_text: str, low: float = 0.0, high: float = 1.0
+) -> Callable[[Any], Any]:
+    """An optional share-or-probability option of ``ask calibrate-reader`` (unset: None)."""
+    return click.option(flag, type=click.FloatRange(low, high), default=None, help=help_text)
+
+
 @click.command("calibrate-reader")
 @click.option(
     "--reader",
@@ -345,48 +359,22 @@ def _train(cfg: TrainConfig) -> TrainResult:
     show_default=True,
     help="Answerable questions to ask.",
 )
-@click.option(
-    "--swapped",
-    type=click.IntRange(0),
-    default=700,
-    show_default=True,
-    help="Near misses: questions with their key entity swapped for another.",
-)
-@click.option(
-    "--absent",
-    type=click.IntRange(0),
-    default=700,
-    show_default=True,
-    help="Questions about articles left out of the index.",
-)
-@click.option(
+@_count("--swapped", 700, "Near misses: questions with their key entity swapped for another.")
+@_count("--absent", 700, "Questions about articles left out of the index.")
+@_fraction(
     "--threshold",
-    type=click.FloatRange(0, 1),
-    default=None,
-    help="Record this abstention threshold instead of the calibration questions' best "
+    "Record this abstention threshold instead of the calibration questions' best "
     "(one chosen with `ask eval --sweep` on your own or the public questions).",
 )
-@click.option(
-    "--gaps",
-    type=click.IntRange(0),
-    default=1000,
-    show_default=True,
-    help="Questions whose own paragraph is left out of its indexed article.",
-)
-@click.option(
+@_count("--gaps", 1000, "Questions whose own paragraph is left out of its indexed article.")
+@_fraction(
     "--unanswerable-share",
-    type=click.FloatRange(0.01, 0.99),
-    default=None,
-    help="Weigh the calibration questions so that this share has no answer (default: as "
+    "Weigh the calibration questions so that this share has no answer (default: as "
     "asked, about half). Set it to the share your users' questions have.",
+    0.01,
+    0.99,
 )
-@click.option(
-    "--cuts",
-    type=click.IntRange(0),
-    default=700,
-    show_default=True,
-    help="Questions whose answer sentence is cut out of their own indexed paragraph.",
-)
+@_count("--cuts", 700, "Questions whose answer sentence is cut out of their own indexed paragraph.")
 def calibrate_reader_cmd(
     reader_dir: Path | None,
     train_dir: Path,
