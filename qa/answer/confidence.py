@@ -182,17 +182,17 @@ def signals(
     q_content = content_words(question)
     names = question_names(question)
     hay = _stems(passage) | _stems(title or "")
-    missing = sum(1 for n in names if n.lower()[:_PREFIX] not in hay)
+    absent = [n for n in names if n.lower()[:_PREFIX] not in hay]
+    missing = len(absent)
     # A figure or year of the question that the passage lacks ("the 1990 stampede" read from
     # a report of 2006's) is a near miss far more often than a missing name, which questions
     # paraphrase ("the US" for "United States").
-    missing_numbers = sum(
-        1 for n in names if any(ch.isdigit() for ch in n) and n.lower()[:_PREFIX] not in hay
-    )
+    missing_numbers = sum(1 for n in absent if any(ch.isdigit() for ch in n))
     # A figure from a sentence that never names what was counted ("How many tanks?" read as
     # the troops' 11,000) is a quantity near miss, the commonest kind in the news questions.
+    in_sentence = _stems(sentence)
     unit = counted_noun(question)
-    unit_missing = 1.0 if unit and unit[:_PREFIX] not in _stems(sentence) else 0.0
+    unit_missing = 1.0 if unit and unit[:_PREFIX] not in in_sentence else 0.0
     kind = expected_type(question)
     span_words = words(c.span)
     q_stems = _stems(question)
@@ -214,7 +214,7 @@ def signals(
         "dense": c.dense,
         "lexical": c.lexical,
         "rank": float(chosen),
-        "q_sentence": _share(q_content, _stems(sentence)),
+        "q_sentence": _share(q_content, in_sentence),
         "q_passage": _share(q_content, hay),
         "missing_names": float(min(missing, 4)),
         "names": float(min(len(names), 6)),

@@ -367,7 +367,7 @@ def fit(
     w, b = fit_logistic(z[fit_on], y[fit_on], weights=sw[fit_on])
     p_held = 1.0 / (1.0 + np.exp(-(z[held] @ w + b)))
     raw_held = np.array([rows[i].confidence for i in held])
-    right_held = y[held].tolist()
+    right_held = [bool(v) for v in y[held]]
     # The held-out figures see the questions in the weighted mix too.
     fitted = reliability_of(_repeated(p_held.tolist(), right_held, sw[held]))
     raw = reliability_of(_repeated(raw_held.tolist(), right_held, sw[held]))
@@ -407,13 +407,13 @@ def fit(
 
 
 def _repeated(
-    probs: list[float], right: list[float], weights: np.ndarray
+    probs: list[float], right: list[bool], weights: np.ndarray
 ) -> list[tuple[float, bool]]:
     """Each (confidence, right) pair as often as its weight in tenths: ``reliability_of``
     counts plain pairs."""
     out: list[tuple[float, bool]] = []
     for p, r, w in zip(probs, right, weights.tolist(), strict=True):
-        out += [(p, r >= 0.5)] * max(1, round(10 * w))
+        out += [(p, r)] * max(1, round(10 * w))
     return out
 
 
