@@ -173,8 +173,8 @@ def test_weighted_fit_equals_repeated_rows_and_class_weights_keep_the_total() ->
 def test_a_cut_question_loses_its_answer_sentence_and_nothing_else() -> None:
     """``ask calibrate-reader``'s SQuAD v2.0-like near misses: the paragraph keeps every other
     sentence (and so the question's names), only the answer's sentence goes."""
-    from qa.training.calibrate import without_sentence
     from qa.training.data import Example
+    from qa.training.negatives import without_sentence
 
     text = 'North Korea sent troops. "It sent 11,000," he said. Russia denied it.'
     ex = Example("q", "How many?", text, text.index("11,000"), "11,000", "squad1.1-train")
@@ -185,3 +185,37 @@ def test_a_cut_question_loses_its_answer_sentence_and_nothing_else() -> None:
         without_sentence("One sentence with 42.", replace(ex, answer_start=18, answer_text="42"))
         == ""
     )
+
+
+def test_cut_training_negatives_keep_the_names_and_never_the_answer() -> None:
+    """``--hard-negatives cut=N``: the same recipe as a training "no answer" example; a
+    paragraph that says its answer twice, or that is too short once cut, gives none."""
+    from qa.training.data import Example
+    from qa.training.negatives import Paragraph, cut_questions
+
+    filler = " The ministry gave no further detail on the deployment or its cost that week."
+    para = 'North Korea sent troops to Russia. "It sent 11,000," he said.' + filler * 2
+    twice = para + " Some 11,000 were counted later."
+    short = 'North Korea sent troops. "It sent 11,000," he said.'
+    asked = [
+        Example(
+            f"q{i}",
+            "How many troops?",
+            t,
+            t.index("11,000"),
+            "11,000",
+            "squad1.1-train",
+            ("11,000",),
+        )
+        for i, t in enumerate((twice, short, para, para))
+    ]
+
+    def own(ex: Example) -> Paragraph:
+        return Paragraph(ex.id, "a", ex.context)
+
+    cuts = cut_questions(asked, own, 5)
+    assert [c.id for c in cuts] == ["neg:cut:q2", "neg:cut:q3"]
+    assert all(c.answer_start == -1 and c.source == "negative:cut" for c in cuts)
+    assert cuts[0].context.startswith("North Korea sent troops to Russia. The ministry")
+    assert "11,000" not in cuts[0].context
+    assert len(cut_questions(asked, own, 1)) == 1

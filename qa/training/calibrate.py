@@ -16,7 +16,6 @@ import hashlib
 import json
 import logging
 import random
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +31,7 @@ from qa.eval.scoring import reliability_of
 from qa.squad import f1_score
 from qa.training.card import render as render_card
 from qa.training.data import Example, LoadReport
-from qa.training.negatives import load_squad_train, swapped_questions
+from qa.training.negatives import load_squad_train, swapped_questions, without_sentence
 from qa.types import Article
 
 log = logging.getLogger(__name__)
@@ -203,22 +202,6 @@ def _questions(
         )
         asked += [(ex, "swapped") for ex in swaps]
     return docs, asked
-
-
-_SENTENCE_END = re.compile(r"[.!?][\"”’)]*\s+")
-
-
-def without_sentence(text: str, ex: Example) -> str:
-    """``text`` with the sentence that holds ``ex``'s answer cut out."""
-    if ex.answer_start < 0:
-        return text
-    end_of_answer = ex.answer_start + len(ex.answer_text)
-    start = 0
-    for m in _SENTENCE_END.finditer(text, 0, ex.answer_start):
-        start = m.end()
-    after = _SENTENCE_END.search(text, end_of_answer)
-    end = after.end() if after else len(text)
-    return (text[:start] + text[end:]).strip()
 
 
 def collect(

@@ -12,6 +12,10 @@ difference, in the manner SQuAD v2.0 was written:
   "How many troops did North Korea send?" becomes "How many troops did China send?".
 * ``foreign``: the question with the most similar paragraph of *another* article, what
   retrieval hands the reader when the collection does not hold the answer.
+* ``cut``: the question with its own paragraph, the sentence that holds its answer cut out:
+  every name of the question is still there, only the fact is gone. This is SQuAD v2.0's own
+  recipe, and its adversarial questions were the open trust failure of reader stage 5 (81%
+  right at confidence >= 0.9 on held-out v2.0 questions).
 
 One SQuAD train article in ten (by a hash of its id) is never trained on: those questions
 fit the confidence calibrator (``qa.training.calibrate``) on articles the reader never saw.
@@ -32,7 +36,7 @@ from typing import Any
 from qa.text import STOPWORDS
 from qa.training.data import Example, LoadReport, read_jsonl
 
-NEGATIVE_KINDS = ("similar", "swap", "foreign")
+NEGATIVE_KINDS = ("similar", "swap", "foreign", "cut")
 CALIBRATION_SHARE = 10
 """One SQuAD train article in this many is kept for calibration, never trained on."""
 
@@ -227,7 +231,46 @@ def make_negatives(
         )
     if counts.get("swap") and nlp is not None:
         out += swapped_questions(order, own, counts["swap"], rng, nlp)
+    if counts.get("cut"):
+        # From the middle of the order, so cuts mostly reuse no question similar or foreign used.
+        middle = len(order) // 2
+        out += cut_questions(order[middle:] + order[:middle], own, counts["cut"])
     return out
+
+
+_SHORTEST_CUT = 150
+"""Characters a cut paragraph keeps at least: shorter leftovers are one clause, too little
+context to teach that the fact is missing rather than the topic."""
+
+
+def cut_questions(order: list[Example], own: Any, limit: int) -> list[Example]:
+    """Up to ``limit`` questions of ``order`` paired with their own paragraph (their
+    ``answer_start`` counts in it) less the answer's sentence (see ``cut``); skipped where
+    the answer is said again elsewhere in it."""
+    out: list[Example] = []
+    for ex in order:
+        if len(out) >= limit:
+            break
+        shorter = without_sentence(own(ex).text, ex)
+        if len(shorter) >= _SHORTEST_CUT and _lacks(shorter, ex.answers):
+            out.append(Example(f"neg:cut:{ex.id}", ex.question, shorter, -1, "", "negative:cut"))
+    return out
+
+
+_SENTENCE_END = re.compile(r"[.!?][\"”’)]*\s+")
+
+
+def without_sentence(text: str, ex: Example) -> str:
+    """``text`` with the sentence that holds ``ex``'s answer cut out."""
+    if ex.answer_start < 0:
+        return text
+    end_of_answer = ex.answer_start + len(ex.answer_text)
+    start = 0
+    for m in _SENTENCE_END.finditer(text, 0, ex.answer_start):
+        start = m.end()
+    after = _SENTENCE_END.search(text, end_of_answer)
+    end = after.end() if after else len(text)
+    return (text[:start] + text[end:]).strip()
 
 
 def swapped_questions(
