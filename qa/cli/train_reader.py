@@ -375,6 +375,7 @@ def _fraction(
     0.99,
 )
 @_count("--cuts", 700, "Questions whose answer sentence is cut out of their own indexed paragraph.")
+@_count("--near", 500, "Near misses: the key entity swapped for another that its article names.")
 def calibrate_reader_cmd(
     reader_dir: Path | None,
     train_dir: Path,
@@ -386,6 +387,7 @@ def calibrate_reader_cmd(
     threshold: float | None,
     unanswerable_share: float | None,
     cuts: int,
+    near: int,
 ) -> None:
     """Fit the reader's confidence (a probability of being right) and its abstention
     threshold on questions it never saw, and write calibration.json beside it.
@@ -420,6 +422,7 @@ def calibrate_reader_cmd(
             seed=seed,
             unanswerable_share=unanswerable_share,
             cuts=cuts,
+            near=near,
         )
         try:
             report = _calibrate(cfg, calibrate)

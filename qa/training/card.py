@@ -41,7 +41,8 @@ SQuAD v1.1 train articles the reader was never trained on. Questions asked: {ask
 were right). Kinds: `answerable` as written; `gap`, its own paragraph left out of the index;
 `cut`, its answer's sentence cut out of its paragraph (the rest indexed: SQuAD v2.0's kind of
 question); `absent`, its article not indexed; `swapped`, its key entity or figure swapped for
-another of the same type.
+another of the same type from another article; `near`, swapped for one its own article names
+elsewhere.
 
 - Held-out fifth of the calibration questions: ECE {fit.get("ece_held_out")} (the reader's
   own sigmoid(span - no answer): {fit.get("ece_held_out_uncalibrated")}); right among
@@ -95,6 +96,16 @@ EARLIER_STAGES = (
         "a second pass over sample positions 0 to 6,000, hard negatives similar 2500, swap "
         "1500, foreign 500, the public and synthetic questions, 1 epoch, lr 2e-5 (37 min on 2 "
         "cores)",
+    ),
+    (
+        6000,
+        24000,
+        "ask train-reader --init-from /tmp/stage4/reader.onnx --squad-offset 6000 "
+        "--squad-train 24000 --hard-negatives similar=5000,swap=4000,foreign=1500 --lr 2e-05 "
+        "--warmup 0.05 --out /tmp/stage5 --checkpoint-dir /tmp/stage5-ckpt",
+        "a second pass over sample positions 6,000 to 30,000, hard negatives similar 5000, "
+        "swap 4000, foreign 1500, the public and synthetic questions, 1 epoch, lr 2e-5 (74 min "
+        "on 2 cores)",
     ),
 )
 """The stages the shipped reader was built through, in order, each (sample offset, SQuAD
@@ -250,11 +261,12 @@ ten is never trained on (it is kept for the confidence calibration). `negative:*
 most similar other paragraph of its article, by BM25, that lacks its answer), `swap` (the
 question's key entity or number swapped for another of the same type from another article,
 with its own paragraph: "How many troops did China send?"), `foreign` (the question with the
-most similar paragraph of another article). `synthetic:*` questions are generated from the
-public articles and `corpus/` with spaCy's parser: `subject` (the subject entity becomes its
-wh-word), `fronted` (an entity elsewhere becomes a fronted wh-phrase with auxiliary
-inversion), `negative` (a question paired with another paragraph of its article that lacks
-the answer).
+most similar paragraph of another article), `cut` (the question with its own paragraph, the
+sentence that holds its answer cut out: SQuAD v2.0's kind of question). `synthetic:*`
+questions are generated from the public articles and `corpus/` with spaCy's parser:
+`subject` (the subject entity becomes its wh-word), `fronted` (an entity elsewhere becomes a
+fronted wh-phrase with auxiliary inversion), `negative` (a question paired with another
+paragraph of its article that lacks the answer).
 
 ## Licences
 
