@@ -325,10 +325,12 @@ def test_model_card_is_the_shipped_manifest_rendered_and_names_every_stage() -> 
     calibration = json.loads((SHIPPED_DIR / "calibration.json").read_text())
     card = render(manifest, calibration)
     assert card == (SHIPPED_DIR / "MODEL_CARD.md").read_text()
-    assert "Trained in 5 stages" in card and "dequantised" in card
+    assert "Trained in 6 stages" in card and "dequantised" in card
     assert "--init-from /tmp/stage4/reader.onnx --squad-offset 6000" in card
+    assert "--init-from /tmp/stage5/reader.onnx --squad-offset 30000" in card
+    assert "cut=6000" in card and "`cut` (the question with its own paragraph" in card
     # A stage from a checkpoint names the checkpoint; a first run has no stages.
     t = dict(manifest["training"], init_from="/tmp/x/checkpoint.pt")
-    assert "--init-from /tmp/stage4-ckpt/checkpoint.pt" in render({**manifest, "training": t})
+    assert "--init-from /tmp/stage5-ckpt/checkpoint.pt" in render({**manifest, "training": t})
     first = dict(manifest["training"], init_from=None, squad_offset=0)
     assert "stages" not in render({**manifest, "training": first}).split("## Check-set")[0]

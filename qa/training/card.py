@@ -173,7 +173,7 @@ def _reproduce(t: dict[str, Any], calibration: dict[str, Any] | None) -> str:
     return (
         f"./setup.sh --dev\n{train}\n"
         f".venv/bin/ask calibrate-reader --reader /tmp/reader{threshold}"
-        "   # about 5 min"
+        "   # about 6 min on 2 cores"
     )
 
 
