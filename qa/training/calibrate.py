@@ -63,7 +63,7 @@ class CalibrationConfig:
     elsewhere ("How many pilgrims died in the 1990 Hajj stampede?" of a report on 2006's
     that mentions 1990): retrieval finds the article and it names everything the question
     does, but the fact is another's. Of the 9 news near misses the stage-5 reader answered,
-    5 were such swaps (the other article's entity of `swapped` never is in the passage)."""
+    4 were such swaps (the other article's entity of `swapped` never is in the passage)."""
     cuts: int = 700
     """Questions whose answer sentence is cut out of their own paragraph (the rest of it is
     indexed): the paragraph still names everything the question does, as SQuAD v2.0's

@@ -275,8 +275,8 @@ def without_sentence(text: str, ex: Example) -> str:
 
 def _names_something(entity: str) -> bool:
     """Whether a question's entity names a thing ("Bolivia", "1990") rather than asks for one
-    ("what year", "annually"): of 30 same-article swaps read by hand, the eight that read as
-    nonsense had such an entity. (Other-article swaps predate this filter and keep their
+    ("what year", "annually"): of 30 same-article swaps read by hand, most of those that read
+    as nonsense had such an entity. (Other-article swaps predate this filter and keep their
     recipe, so that shipped readers stay reproducible.)"""
     first = entity.split()[0]
     return (first[:1].isupper() or first[:1].isdigit()) and not any(
@@ -295,9 +295,9 @@ def swapped_questions(
 ) -> list[Example]:
     """Up to ``limit`` questions of ``order`` with their key entity swapped (see ``swap``);
     ``own(example)`` is the example's paragraph. ``same_article`` takes the new entity from
-    another question of the same article instead ("the Medina crane collapse" asked of a
-    report on Mecca's that names Medina elsewhere): the passage then still names everything
-    the question does."""
+    another question of the same article instead ("the 1990 stampede" asked of a report on
+    2006's that mentions 1990): the passage then still names everything the question
+    does."""
     # Parse about three questions per swap wanted: about half have a usable entity.
     sample = order[: limit * 3]
     docs = list(nlp.pipe((ex.question for ex in sample), batch_size=256))
