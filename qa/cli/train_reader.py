@@ -359,7 +359,7 @@ def _fraction(
     show_default=True,
     help="Answerable questions to ask.",
 )
-@_count("--swapped", 700, "Near misses: questions with their key entity swapped for another.")
+@_count("--swapped", 700, "Near misses: the key entity swapped for one from another article.")
 @_count("--absent", 700, "Questions about articles left out of the index.")
 @_fraction(
     "--threshold",

@@ -4,10 +4,12 @@ questions the reader never saw, end to end, and write ``calibration.json`` besid
 The questions come from the SQuAD v1.1 train articles kept out of training
 (``qa.training.negatives.is_calibration_article``). Some of those articles are indexed;
 questions about them are asked through the real pipeline (retrieval, reading, span choice),
-as written (answerable) and with their key entity swapped for another (near misses the
-articles do not answer). Questions about the articles left out of the index are "not in
-the articles" questions whose passages are merely similar. An answer is right when its
-token F1 against the gold answer is at least 0.5; the logistic regression predicts that.
+as written (answerable), with their key entity swapped for one from another article or for
+one their own article names elsewhere (near misses the articles do not answer), and with
+their own paragraph, or only their answer's sentence, left out of the index. Questions
+about the articles left out of the index are "not in the articles" questions whose passages
+are merely similar. An answer is right when its token F1 against the gold answer is at
+least 0.5; the logistic regression predicts that.
 """
 
 from __future__ import annotations
