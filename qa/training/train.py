@@ -188,7 +188,9 @@ def build_examples(cfg: TrainConfig) -> tuple[list[Example], list[Example], Load
     kinds = set(cfg.kinds)
     counts = {k: n for k, n in cfg.hard_negatives if n > 0}
     need_nlp = (cfg.synthetic > 0 and bool(kinds & {"subject", "fronted"})) or (
-        cfg.train_dir is not None and cfg.squad_train > 0 and counts.get("swap", 0) > 0
+        cfg.train_dir is not None
+        and cfg.squad_train > 0
+        and (counts.get("swap", 0) > 0 or counts.get("near", 0) > 0)
     )
     nlp = None
     if need_nlp:
