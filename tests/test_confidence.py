@@ -309,3 +309,85 @@ def test_calibration_articles_split_three_ways_and_the_unused_stay_unread() -> N
     assert ids == [f"a{i}" for i in range(8)]  # the caller's list is not shuffled
     with pytest.raises(BadInputError, match="5 are needed"):
         split_articles(ids[:4], cfg, random.Random(13))
+
+
+def _interaction_data(n: int, seed: int):  # type: ignore[no-untyped-def]
+    """Right exactly when two signals are both high: a line over them cannot say that."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0, 1, size=(n, 3))
+    y = ((x[:, 0] > 0.5) & (x[:, 1] > 0.5)).astype(float)
+    flip = rng.uniform(size=n) < 0.05
+    return x, np.where(flip, 1 - y, y)
+
+
+def test_boosted_trees_learn_what_the_logistic_line_cannot() -> None:
+    import numpy as np
+
+    from qa.training.boosting import BoostConfig, fit_boosted, log_loss
+    from qa.training.calibrate import fit_logistic
+
+    x, y = _interaction_data(3000, 1)
+    vx, vy = _interaction_data(1000, 2)
+    sw, vw = np.ones(len(y)), np.ones(len(vy))
+    w, b = fit_logistic(x, y)
+    base, vbase = x @ w + b, vx @ w + b
+    cfg = BoostConfig(rounds=200, min_leaf=20)
+    trees, losses = fit_boosted(x, y, base, sw, cfg, valid=(vx, vy, vbase, vw))
+    assert 0 < len(trees) <= 200 and min(losses) == losses[len(trees) - 1]
+    vmargin = vbase + np.array([sum(t.value_of(r) for t in trees) for r in vx])
+    assert log_loss(vmargin, vy, vw) < 0.7 * log_loss(vbase, vy, vw)
+    # Every split has children and every leaf none.
+    for t in trees:
+        assert all((f >= 0) == (left > 0) for f, left in zip(t.feature, t.left, strict=True))
+
+
+def test_boosted_calibration_round_trips_and_damaged_trees_are_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from qa.answer.confidence import CalibrationUnavailable, Calibrator, Tree
+
+    tree = Tree((0, -1, -1), (0.5, 0.0, 0.0), (1, -1, -1), (2, -1, -1), (0.0, -2.0, 3.0))
+    cal = Calibrator(("margin",), (0.0,), (1.0,), (0.0,), 0.0, 0.4, "", (tree,))
+    assert cal.probability({"margin": 0.2}) < 0.2 < 0.9 < cal.probability({"margin": 0.8})
+    (tmp_path / "calibration.json").write_text(json.dumps(cal.to_json()))
+    again = Calibrator.load(tmp_path)
+    assert again == cal and cal.to_json()["format"] == 2
+    damaged = [
+        {**tree.to_json(), "left": [0, -1, -1]},  # the root its own child: a cycle
+        {**tree.to_json(), "feature": [5, -1, -1]},  # a feature the calibrator lacks
+        {**tree.to_json(), "value": [0.0, 1.0]},  # a leaf without a value
+        {**tree.to_json(), "threshold": "0.5"},  # not a list
+        {**tree.to_json(), "right": [7, -1, -1]},  # a child past the end
+    ]
+    for bad in damaged:
+        data = {**cal.to_json(), "trees": [bad]}
+        (tmp_path / "calibration.json").write_text(json.dumps(data))
+        with pytest.raises(CalibrationUnavailable, match="damaged"):
+            Calibrator.load(tmp_path)
+    (tmp_path / "calibration.json").write_text(json.dumps({**cal.to_json(), "format": 9}))
+    with pytest.raises(CalibrationUnavailable, match="format"):
+        Calibrator.load(tmp_path)
+
+
+def test_saved_calibration_rows_refit_only_for_their_own_reader(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from qa.errors import BadInputError
+    from qa.training.calibrate import Row, load_rows, save_rows
+
+    rows = [
+        Row({f: float(i) for f in FEATURES}, 0.5, i % 2 == 0, 1.0 if i % 3 else 0.0, "gap")
+        for i in range(5)
+    ]
+    path = tmp_path / "rows.jsonl"
+    save_rows(path, rows, {"answerable": 3, "gap": 4}, "abc")
+    again, asked = load_rows(path, "abc")
+    assert again == rows and asked == {"answerable": 3, "gap": 4}
+    with pytest.raises(BadInputError, match="another reader"):
+        load_rows(path, "def")
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([*lines[:3], '{"features": {}}', *lines[3:]]) + "\n")
+    with pytest.raises(BadInputError, match="line 4"):
+        load_rows(path, "abc")
+    with pytest.raises(BadInputError, match="no saved"):
+        load_rows(tmp_path / "missing.jsonl", "abc")

@@ -334,3 +334,42 @@ def test_model_card_is_the_shipped_manifest_rendered_and_names_every_stage() -> 
     assert "--init-from /tmp/stage5-ckpt/checkpoint.pt" in render({**manifest, "training": t})
     first = dict(manifest["training"], init_from=None, squad_offset=0)
     assert "stages" not in render({**manifest, "training": first}).split("## Check-set")[0]
+
+
+def test_calibrate_reader_refits_from_saved_rows_and_refuses_another_readers(
+    tmp_path: Path,
+) -> None:
+    """`--from-rows` refits (here boosted) without asking anything; rows asked of another
+    reader, or a damaged rows file, are refused and the calibration already there stays."""
+    import random
+
+    from qa.answer.confidence import FEATURES, Calibrator
+    from qa.training.calibrate import Row, onnx_sha256, save_rows
+
+    target = tmp_path / "reader"
+    shutil.copytree(SHIPPED_DIR, target)
+    before = (target / "calibration.json").read_bytes()
+    rng = random.Random(3)
+    rows = []
+    for _ in range(600):
+        feats = {f: rng.uniform(-1, 1) for f in FEATURES}
+        right = feats["margin"] + feats["missing_names"] * feats["type_match"] > 0
+        rows.append(Row(feats, 0.5, True, 1.0 if right else 0.0, "answerable"))
+    other = tmp_path / "other.jsonl"
+    save_rows(other, rows, {"answerable": 600}, "0" * 64)
+    args = ("calibrate-reader", "--reader", str(target), "--model", "boosted")
+    proc = run_ask(*args, "--from-rows", str(other), data_dir=tmp_path)
+    assert proc.returncode == 2 and "another reader" in proc.stderr, proc.stderr
+    damaged = tmp_path / "damaged.jsonl"
+    damaged.write_text('{"format": 1, "reader_sha256": "x", "asked": {}}\n{"features": 3}\n')
+    proc = run_ask(*args, "--from-rows", str(damaged), data_dir=tmp_path)
+    assert proc.returncode == 2 and "damaged" in proc.stderr and "line 2" in proc.stderr
+    proc = run_ask(*args, "--from-rows", str(tmp_path / "missing.jsonl"), data_dir=tmp_path)
+    assert proc.returncode == 2 and "no saved calibration questions" in proc.stderr
+    assert (target / "calibration.json").read_bytes() == before
+    mine = tmp_path / "mine.jsonl"
+    save_rows(mine, rows, {"answerable": 600}, onnx_sha256(target))
+    proc = run_ask(*args, "--from-rows", str(mine), data_dir=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    cal = Calibrator.load(target, onnx_sha256(target))
+    assert cal.trees and "boosted trees" in (target / "MODEL_CARD.md").read_text()

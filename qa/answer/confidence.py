@@ -229,9 +229,80 @@ def signals(
 
 
 @dataclass(frozen=True)
+class Tree:
+    """One regression tree of the boosted confidence, as parallel node lists: node ``i``
+    splits on ``feature[i]`` (an index into the calibrator's names) at ``threshold[i]``
+    (value <= threshold goes left), or is a leaf (feature -1) adding ``value[i]`` to the
+    logistic margin. Node 0 is the root."""
+
+    feature: tuple[int, ...]
+    threshold: tuple[float, ...]
+    left: tuple[int, ...]
+    right: tuple[int, ...]
+    value: tuple[float, ...]
+
+    def value_of(self, row: Sequence[float]) -> float:
+        i = 0
+        while self.feature[i] >= 0:
+            i = self.left[i] if row[self.feature[i]] <= self.threshold[i] else self.right[i]
+        return self.value[i]
+
+    def to_json(self) -> dict[str, list[float] | list[int]]:
+        return {
+            "feature": list(self.feature),
+            "threshold": list(self.threshold),
+            "left": list(self.left),
+            "right": list(self.right),
+            "value": list(self.value),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, object], features: int) -> Tree:
+        """A tree from its JSON form; raises ValueError unless every node is well formed
+        and every path from the root ends in a leaf (no cycles, no dangling children)."""
+
+        def nodes(key: str) -> list[object]:
+            v = data[key]
+            if not isinstance(v, list):
+                raise ValueError(f"a tree's {key} is not a list")
+            return v
+
+        tree = cls(
+            tuple(int(v) for v in nodes("feature")),  # type: ignore[call-overload]
+            tuple(float(v) for v in nodes("threshold")),  # type: ignore[arg-type]
+            tuple(int(v) for v in nodes("left")),  # type: ignore[call-overload]
+            tuple(int(v) for v in nodes("right")),  # type: ignore[call-overload]
+            tuple(float(v) for v in nodes("value")),  # type: ignore[arg-type]
+        )
+        n = len(tree.feature)
+        if not n or not all(len(v) == n for v in (tree.threshold, tree.left, tree.right)):
+            raise ValueError("a tree's node lists differ in length")
+        if len(tree.value) != n or not all(math.isfinite(v) for v in tree.value):
+            raise ValueError("a tree's leaf values are missing or not finite")
+        seen: set[int] = set()
+        todo = [0]
+        while todo:
+            i = todo.pop()
+            if i in seen:
+                raise ValueError("a tree's nodes form a cycle")
+            seen.add(i)
+            f = tree.feature[i]
+            if f < 0:
+                continue
+            if f >= features or not math.isfinite(tree.threshold[i]):
+                raise ValueError(f"a tree splits on feature {f} of {features}")
+            for child in (tree.left[i], tree.right[i]):
+                if not 0 < child < n:
+                    raise ValueError(f"a tree's node {i} has child {child} of {n}")
+                todo.append(child)
+        return tree
+
+
+@dataclass(frozen=True)
 class Calibrator:
-    """Logistic regression over standardised :data:`FEATURES`; its output is the probability
-    that the answer is right (token F1 >= 0.5 against a gold answer)."""
+    """Logistic regression over standardised :data:`FEATURES`, plus (format 2) boosted
+    trees added to its margin; its output is the probability that the answer is right
+    (token F1 >= 0.5 against a gold answer)."""
 
     names: tuple[str, ...]
     mean: tuple[float, ...]
@@ -243,17 +314,22 @@ class Calibrator:
     F1), recorded with the fit."""
     reader_sha256: str = ""
     """The reader (its ONNX file) the fit was made for."""
+    trees: tuple[Tree, ...] = ()
+    """Boosted trees over the raw signals (in ``names`` order), added to the margin."""
 
     def probability(self, features: Mapping[str, float]) -> float:
         """The probability that the answer with these signals is right."""
         z = self.bias
-        for name, m, sd, w in zip(self.names, self.mean, self.scale, self.weights, strict=True):
-            z += w * (features.get(name, 0.0) - m) / sd
+        row = [features.get(name, 0.0) for name in self.names]
+        for v, m, sd, w in zip(row, self.mean, self.scale, self.weights, strict=True):
+            z += w * (v - m) / sd
+        for tree in self.trees:
+            z += tree.value_of(row)
         return sigmoid(z)
 
     def to_json(self) -> dict[str, object]:
-        return {
-            "format": 1,
+        data: dict[str, object] = {
+            "format": 2 if self.trees else 1,
             "names": list(self.names),
             "mean": list(self.mean),
             "scale": list(self.scale),
@@ -262,6 +338,9 @@ class Calibrator:
             "threshold": self.threshold,
             "reader_sha256": self.reader_sha256,
         }
+        if self.trees:
+            data["trees"] = [t.to_json() for t in self.trees]
+        return data
 
     @classmethod
     def load(cls, directory: Path, reader_sha256: str | None = None) -> Calibrator:
@@ -283,7 +362,10 @@ class Calibrator:
                 float(data["bias"]),
                 float(data["threshold"]),
                 str(data.get("reader_sha256", "")),
+                tuple(Tree.from_json(t, len(data["names"])) for t in data.get("trees", [])),
             )
+            if data.get("format", 1) not in (1, 2):
+                raise ValueError(f"unknown format {data.get('format')!r}")
             if not (len(cal.names) == len(cal.mean) == len(cal.scale) == len(cal.weights)):
                 raise ValueError("lists of different lengths")
             if any(sd <= 0 or not math.isfinite(sd) for sd in cal.scale):
@@ -291,7 +373,7 @@ class Calibrator:
             unknown = set(cal.names) - set(FEATURES)
             if unknown:
                 raise ValueError(f"unknown features {sorted(unknown)}")
-        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
             raise CalibrationUnavailable(f"{path} is damaged ({exc})") from exc
         if reader_sha256 and cal.reader_sha256 and cal.reader_sha256 != reader_sha256:
             raise CalibrationUnavailable(

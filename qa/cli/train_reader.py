@@ -376,6 +376,28 @@ def _fraction(
 )
 @_count("--cuts", 700, "Questions whose answer sentence is cut out of their own indexed paragraph.")
 @_count("--near", 500, "Near misses: the key entity swapped for another that its article names.")
+@click.option(
+    "--model",
+    type=click.Choice(["logistic", "boosted"]),
+    default="logistic",
+    show_default=True,
+    help="logistic regression, or boosted: shallow trees added to the logistic margin.",
+)
+@click.option(
+    "--save-rows",
+    "rows_out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Also save the answered calibration questions here, for refits with --from-rows.",
+)
+@click.option(
+    "--from-rows",
+    "rows_in",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Refit on questions saved with --save-rows instead of asking them again "
+    "(refused when they were asked of another reader).",
+)
 def calibrate_reader_cmd(
     reader_dir: Path | None,
     train_dir: Path,
@@ -388,6 +410,9 @@ def calibrate_reader_cmd(
     unanswerable_share: float | None,
     cuts: int,
     near: int,
+    model: str,
+    rows_out: Path | None,
+    rows_in: Path | None,
 ) -> None:
     """Fit the reader's confidence (a probability of being right) and its abstention
     threshold on questions it never saw, and write calibration.json beside it.
@@ -406,7 +431,10 @@ def calibrate_reader_cmd(
     if not (target / "reader.onnx").is_file():
         click.echo(f"error: no reader in {target} (reader.onnx is missing)", err=True)
         sys.exit(2)
-    if not (train_dir / "questions.jsonl").is_file():
+    if rows_in is not None and not rows_in.is_file():
+        click.echo(f"error: no saved calibration questions at {rows_in}", err=True)
+        sys.exit(2)
+    if rows_in is None and not (train_dir / "questions.jsonl").is_file():
         click.echo(f"error: no SQuAD train questions at {train_dir} (pass --train-dir)", err=True)
         sys.exit(2)
     with tempfile.TemporaryDirectory(prefix="ask-calibrate-") as work:
@@ -423,6 +451,9 @@ def calibrate_reader_cmd(
             unanswerable_share=unanswerable_share,
             cuts=cuts,
             near=near,
+            model=model,
+            rows_in=rows_in,
+            rows_out=rows_out,
         )
         try:
             report = _calibrate(cfg, calibrate)

@@ -19,7 +19,7 @@ import json
 import logging
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +27,11 @@ import numpy as np
 
 from embeddings.files import atomic_write_text
 from qa.answer.base import AnswerContext
-from qa.answer.confidence import CALIBRATION_FILE, FEATURES, Calibrator
+from qa.answer.confidence import CALIBRATION_FILE, FEATURES, Calibrator, Tree
 from qa.errors import BadInputError
 from qa.eval.scoring import reliability_of
 from qa.squad import f1_score
+from qa.training.boosting import BoostConfig, fit_boosted, log_loss, predict
 from qa.training.card import render as render_card
 from qa.training.data import Example, LoadReport
 from qa.training.negatives import load_squad_train, swapped_questions, without_sentence
@@ -81,6 +82,15 @@ class CalibrationConfig:
     """Share of the indexed articles' paragraphs left out for the ``gaps`` questions."""
     seed: int = 13
     passages: int = 3
+    model: str = "logistic"
+    """"logistic", or "boosted": shallow trees added to the logistic margin
+    (``qa.training.boosting``)."""
+    boost: BoostConfig = field(default_factory=BoostConfig)
+    rows_in: Path | None = None
+    """Refit on the answered questions saved by an earlier run (``rows_out``) instead of
+    asking them again; refused when they were asked of another reader."""
+    rows_out: Path | None = None
+    """Save the answered questions here (JSON lines) for later refits."""
     unanswerable_share: float | None = None
     """Weigh the questions so that unanswerable ones make this share of what is fitted and of
     what the threshold is chosen on; None: as asked. Whether an answer is right depends on how
@@ -280,6 +290,67 @@ def collect(
         pipeline.close()
 
 
+ROWS_FORMAT = 1
+
+
+def save_rows(path: Path, rows: list[Row], asked: dict[str, int], reader_sha256: str) -> None:
+    """The answered calibration questions as JSON lines, after a header naming the reader
+    they were asked of and how many of each kind were asked."""
+    head = {"format": ROWS_FORMAT, "reader_sha256": reader_sha256, "asked": asked}
+    lines = [json.dumps(head)] + [
+        json.dumps(
+            {
+                "features": r.features,
+                "confidence": r.confidence,
+                "answerable": r.answerable,
+                "f1": r.f1,
+                "kind": r.kind,
+            }
+        )
+        for r in rows
+    ]
+    atomic_write_text(path, "\n".join(lines) + "\n")
+
+
+def load_rows(path: Path, reader_sha256: str) -> tuple[list[Row], dict[str, int]]:
+    """Rows saved by :func:`save_rows`; a missing or damaged file, or one asked of another
+    reader, raises BadInputError naming it."""
+    if not path.is_file():
+        raise BadInputError(f"no saved calibration questions at {path}")
+    rows: list[Row] = []
+    try:
+        with path.open(encoding="utf-8") as fh:
+            head = json.loads(fh.readline())
+            if head.get("format") != ROWS_FORMAT:
+                raise ValueError(f"unknown format {head.get('format')!r}")
+            asked = {str(k): int(v) for k, v in head["asked"].items()}
+            for n, line in enumerate(fh, 2):
+                if not line.strip():
+                    continue
+                try:
+                    d = json.loads(line)
+                    feats = {f: float(d["features"][f]) for f in FEATURES}
+                    rows.append(
+                        Row(
+                            feats,
+                            float(d["confidence"]),
+                            bool(d["answerable"]),
+                            float(d["f1"]),
+                            str(d["kind"]),
+                        )
+                    )
+                except (ValueError, KeyError, TypeError) as exc:
+                    raise ValueError(f"line {n}: {exc}") from exc
+    except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
+        raise BadInputError(f"{path} is damaged ({exc})") from exc
+    if head.get("reader_sha256") != reader_sha256:
+        raise BadInputError(
+            f"{path} was asked of another reader (its {str(head.get('reader_sha256'))[:12]}, "
+            f"this {reader_sha256[:12]}); ask them again without --from-rows"
+        )
+    return rows, asked
+
+
 def fit_logistic(
     x: np.ndarray,
     y: np.ndarray,
@@ -346,7 +417,13 @@ def calibrate(
 ) -> dict[str, Any]:
     """Fit the confidence on the calibration questions, write calibration.json and the model
     card, and return the fit's figures."""
-    rows, asked = collect(cfg, progress)
+    sha = onnx_sha256(cfg.reader_dir)
+    if cfg.rows_in is not None:
+        rows, asked = load_rows(cfg.rows_in, sha)
+    else:
+        rows, asked = collect(cfg, progress)
+    if cfg.rows_out is not None:
+        save_rows(cfg.rows_out, rows, asked, sha)
     cal, report = fit(rows, asked, cfg)
     data = cal.to_json()
     data["fit"] = report
@@ -379,7 +456,28 @@ def fit(
     sd[sd < 1e-6] = 1.0
     z = (x - mean) / sd
     w, b = fit_logistic(z[fit_on], y[fit_on], weights=sw[fit_on])
-    p_held = 1.0 / (1.0 + np.exp(-(z[held] @ w + b)))
+    m_held = z[held] @ w + b
+    rounds = 0
+    report_boost: dict[str, Any] = {}
+    skip = frozenset(FEATURES.index(f) for f in cfg.boost.exclude)
+    if cfg.model == "boosted":
+        trees, losses = fit_boosted(
+            x[fit_on],
+            y[fit_on],
+            z[fit_on] @ w + b,
+            sw[fit_on],
+            cfg.boost,
+            valid=(x[held], y[held], m_held, sw[held]),
+            skip=skip,
+        )
+        rounds = len(trees)
+        report_boost = {
+            "trees": rounds,
+            "log_loss_held_out_logistic": round(log_loss(m_held, y[held], sw[held]), 4),
+            "log_loss_held_out": round(min(losses), 4),
+        }
+        m_held = m_held + predict(trees, x[held])
+    p_held = 1.0 / (1.0 + np.exp(-m_held))
     raw_held = np.array([rows[i].confidence for i in held])
     right_held = [bool(v) for v in y[held]]
     # The held-out figures see the questions in the weighted mix too.
@@ -393,8 +491,14 @@ def fit(
         "right_at_0.9_held_out": _round(fitted.right_at_90),
         "right_at_0.9_uncalibrated": _round(raw.right_at_90),
     }
+    report.update(report_boost)
     w, b = fit_logistic(z, y, weights=sw)
-    probs = 1.0 / (1.0 + np.exp(-(z @ w + b)))
+    margin = z @ w + b
+    full_trees: list[Tree] = []
+    if rounds:
+        full_trees, _ = fit_boosted(x, y, margin, sw, cfg.boost, rounds=rounds, skip=skip)
+        margin = margin + predict(full_trees, x)
+    probs = 1.0 / (1.0 + np.exp(-margin))
     best, overall = best_threshold(rows, probs, unanswerable, answerable, cw)
     threshold = best if cfg.threshold is None else cfg.threshold
     cal = Calibrator(
@@ -405,6 +509,7 @@ def fit(
         b,
         threshold,
         onnx_sha256(cfg.reader_dir),
+        tuple(full_trees),
     )
     report.update(
         {
@@ -414,6 +519,7 @@ def fit(
             "overall_f1_at_best": round(overall, 4),
             "right_share": round(float(y.mean()), 4),
             "unanswerable_share": cfg.unanswerable_share,
+            "model": cfg.model,
             "weights": {f: round(float(v), 3) for f, v in zip(FEATURES, w, strict=True)},
         }
     )

@@ -28,13 +28,27 @@ def _calibration_section(cal: dict[str, Any] | None) -> str:
     chosen = (
         ", and it is the threshold."
         if fit.get("best_threshold_on_calibration") == cal.get("threshold")
-        else "; this one was given to `ask calibrate-reader --threshold`, chosen with `ask eval "
-        "--sweep` on the public check questions (the README's quality section)."
+        else "; this one was given to `ask calibrate-reader --threshold`, chosen with "
+        "`bench/rescore.py --sweep` on `ask eval` runs of the public check questions, the news "
+        "set and the unseen-articles sets (the README's quality section)."
+    )
+    boosted = fit.get("model") == "boosted"
+    model = (
+        f"a logistic regression plus {fit.get('trees')} shallow boosted trees (depth 3) "
+        "added to its margin,"
+        if boosted
+        else "a logistic regression"
+    )
+    boost_line = (
+        f"\n- Held-out log loss: logistic alone {fit.get('log_loss_held_out_logistic')}, "
+        f"with the trees {fit.get('log_loss_held_out')} (the number of trees chosen there)."
+        if boosted
+        else ""
     )
     return f"""
 ## Confidence calibration
 
-`calibration.json`, written by `ask calibrate-reader`: a logistic regression that predicts
+`calibration.json`, written by `ask calibrate-reader`: {model} that predicts
 whether an answer is right (token F1 >= 0.5), fitted end to end (retrieval included) on
 SQuAD v1.1 train articles the reader was never trained on. Questions asked: {asked}
 ({fit.get("questions_answered")} got a candidate answer; {fit.get("right_share")} of those
@@ -47,11 +61,11 @@ elsewhere.
 - Held-out fifth of the calibration questions: ECE {fit.get("ece_held_out")} (the reader's
   own sigmoid(span - no answer): {fit.get("ece_held_out_uncalibrated")}); right among
   answers at confidence >= 0.9: {fit.get("right_at_0.9_held_out")} (uncalibrated
-  {fit.get("right_at_0.9_uncalibrated")}).
+  {fit.get("right_at_0.9_uncalibrated")}).{boost_line}
 - Abstention threshold {cal.get("threshold")}. The calibration questions' best by overall
   F1 was {fit.get("best_threshold_on_calibration")} ({fit.get("overall_f1_at_best")}){chosen}
 
-| signal (standardised) | weight |
+| signal (standardised) | logistic weight |
 | --- | --- |
 {weights}
 """
@@ -180,10 +194,12 @@ def _reproduce(t: dict[str, Any], calibration: dict[str, Any] | None) -> str:
             ".venv/bin/ask train-reader --out /tmp/reader     # about 90 min on 2 CPU cores, "
             "minutes on a GPU"
         )
+    if cal.get("fit", {}).get("model") == "boosted":
+        threshold += " --model boosted"
     return (
         f"./setup.sh --dev\n{train}\n"
         f".venv/bin/ask calibrate-reader --reader /tmp/reader{threshold}"
-        "   # about 6 min on 2 cores"
+        "   # about 30 min on 2 cores"
     )
 
 
