@@ -336,6 +336,13 @@ def _fraction(
     return click.option(flag, type=click.FloatRange(low, high), default=None, help=help_text)
 
 
+def _rows_file(flag: str, dest: str, help_text: str) -> Callable[[Any], Any]:
+    """A saved-calibration-questions file option of ``ask calibrate-reader``."""
+    return click.option(
+        flag, dest, type=click.Path(path_type=Path, dir_okay=False), default=None, help=help_text
+    )
+
+
 @click.command("calibrate-reader")
 @click.option(
     "--reader",
@@ -383,19 +390,15 @@ def _fraction(
     show_default=True,
     help="logistic regression, or boosted: shallow trees added to the logistic margin.",
 )
-@click.option(
+@_rows_file(
     "--save-rows",
     "rows_out",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="Also save the answered calibration questions here, for refits with --from-rows.",
+    "Also save the answered calibration questions here, for refits with --from-rows.",
 )
-@click.option(
+@_rows_file(
     "--from-rows",
     "rows_in",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="Refit on questions saved with --save-rows instead of asking them again "
+    "Refit on questions saved with --save-rows instead of asking them again "
     "(refused when they were asked of another reader).",
 )
 def calibrate_reader_cmd(
