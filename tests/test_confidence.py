@@ -391,3 +391,52 @@ def test_saved_calibration_rows_refit_only_for_their_own_reader(tmp_path) -> Non
         load_rows(path, "abc")
     with pytest.raises(BadInputError, match="no saved"):
         load_rows(tmp_path / "missing.jsonl", "abc")
+
+
+def test_rescore_scores_saved_runs_under_another_calibration(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """bench/rescore.py: a run's rows scored again from their signals alone; the threshold
+    decides which candidates are said, and unanswerable questions count when declined."""
+    import importlib.util
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from qa.answer.confidence import Calibrator
+
+    path = Path(__file__).parent.parent / "bench" / "rescore.py"
+    spec = importlib.util.spec_from_file_location("rescore", path)
+    assert spec and spec.loader
+    rescore = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(rescore)
+    cal = Calibrator(("margin",), (0.0,), (1.0,), (1.0,), 0.0, 0.5)
+    (tmp_path / "cal").mkdir()
+    (tmp_path / "cal" / "calibration.json").write_text(json.dumps(cal.to_json()))
+
+    def row(i: int, answers: list[str], candidate: str, margin: float) -> dict:
+        sig = {f: 0.0 for f in FEATURES} | {"margin": margin}
+        return {"id": f"q{i}", "answers": answers, "candidate": candidate, "signals": sig}
+
+    rows = [
+        row(0, ["300"], "300", 3.0),  # right, confident
+        row(1, ["2,700"], "11,000", -1.0),  # wrong, unsure
+        row(2, [], "China", 2.0),  # a near miss answered confidently
+        row(3, [], "", -5.0),  # no candidate: declined
+    ]
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    scored = rescore.rescored(rescore.load_run(run, False), cal)
+    every = rescore.score(scored, 0.0)
+    assert every["f1"] == every["f1_every"] == 0.5 and every["overall"] == 0.5
+    none = rescore.score(scored, 1.01)
+    assert none["f1"] == 0.0 and none["overall"] == 0.5 and none["abstain_f1"] == 0.6667
+    half = rescore.score(scored, 0.5)
+    assert half["f1"] == 0.5 and half["overall"] == 0.5 and half["n@0.9"] == 1
+    out = subprocess.run(
+        [sys.executable, str(path), str(run), "--calibration", str(tmp_path / "cal")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "threshold 0.5" in out and "f1 0.5" in out
