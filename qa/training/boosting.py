@@ -150,10 +150,10 @@ def fit_boosted(
         h = sw * np.maximum(p * (1 - p), 1e-6)
         tree = _fit_tree(xb, edges, g, h, sw, cfg, skip)
         trees.append(tree)
-        margin += np.array([tree.value_of(row) for row in x])
+        margin += predict([tree], x)
         if valid is not None and vmargin is not None:
             vx, vy, _, vw = valid
-            vmargin += np.array([tree.value_of(row) for row in vx])
+            vmargin += predict([tree], vx)
             losses.append(log_loss(vmargin, vy, vw))
             best = int(np.argmin(losses))
             if len(losses) - 1 - best >= cfg.patience:
