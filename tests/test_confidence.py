@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -440,3 +441,57 @@ def test_rescore_scores_saved_runs_under_another_calibration(tmp_path) -> None: 
         check=True,
     ).stdout
     assert "threshold 0.5" in out and "f1 0.5" in out
+
+
+def test_reference_credit_labels_only_answerable_misses_and_raises_the_fit(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A wrong answer to an answerable calibration question that shares words with its gold
+    answer earns the multi-reference credit; one sharing none, or an answer to an
+    unanswerable question, does not. Fitted with the credit, the same rows give a higher
+    confidence than on one reference."""
+    import random
+
+    from qa.training.calibrate import CalibrationConfig, Row, fit, label
+
+    credit = 0.4
+    feats = {f: 0.0 for f in FEATURES}
+    assert label(Row(feats, 0.5, True, 0.6, "answerable"), credit) == 1.0
+    assert label(Row(feats, 0.5, True, 0.3, "answerable"), credit) == 0.4
+    assert label(Row(feats, 0.5, True, 0.0, "answerable"), credit) == 0.0
+    assert label(Row(feats, 0.5, False, 0.0, "cut"), credit) == 0.0
+    assert label(Row(feats, 0.5, True, 0.3, "answerable"), None) == 0.0
+    rng = random.Random(3)
+    rows = []
+    for i in range(400):
+        margin = rng.gauss(0, 2)
+        answerable = i % 3 != 0
+        good = answerable and margin + rng.gauss(0, 1) > 0
+        f1 = 1.0 if good else (0.3 if answerable else 0.0)
+        rows.append(Row({**feats, "margin": margin}, 0.5, answerable, f1, "answerable"))
+    asked = {"answerable": 267, "cut": 133}
+    (tmp_path / "reader.onnx").write_bytes(b"only hashed")
+    base = CalibrationConfig(reader_dir=tmp_path, train_dir=tmp_path, work_dir=tmp_path)
+    one, _ = fit(rows, asked, replace(base, reference_credit=None))
+    many, report = fit(rows, asked, replace(base, reference_credit=credit))
+    probe = {**feats, "margin": 0.5}
+    assert many.probability(probe) > one.probability(probe) + 0.02
+    assert report["reference_credit"] == 0.4
+
+
+def test_reference_credit_bench_counts_by_the_first_reference() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "reference_credit", Path(__file__).resolve().parent.parent / "bench/reference_credit.py"
+    )
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    rows = [
+        {"answers": ["General Omar Nelson Bradley", "Bradley"], "candidate": "Bradley"},  # partial
+        {"answers": ["the Senate", "Senate"], "candidate": "the Senate"},  # right
+        {"answers": ["Truman", "Harry Truman"], "candidate": "Hoover"},  # none, wrong
+        {"answers": ["Truman"], "candidate": "Hoover"},  # the references agreed: none, wrong
+        {"answers": [], "candidate": "Hoover"},  # unanswerable: not counted
+        {"answers": ["Truman", "Harry S. Truman"], "candidate": ""},  # abstained
+    ]
+    assert mod.bucket_counts(rows) == {"right": (1, 1), "partial": (1, 1), "none": (2, 0)}

@@ -390,6 +390,13 @@ def _rows_file(flag: str, dest: str, help_text: str) -> Callable[[Any], Any]:
     show_default=True,
     help="logistic regression, or boosted: shallow trees added to the logistic margin.",
 )
+@click.option(
+    "--single-reference",
+    is_flag=True,
+    help="Count an answer right only against the calibration question's one gold answer "
+    "(default: one that shares some of its words earns the credit measured against the "
+    "several references evaluation sets give; see bench/reference_credit.py).",
+)
 @_rows_file(
     "--save-rows",
     "rows_out",
@@ -414,6 +421,7 @@ def calibrate_reader_cmd(
     cuts: int,
     near: int,
     model: str,
+    single_reference: bool,
     rows_out: Path | None,
     rows_in: Path | None,
 ) -> None:
@@ -428,7 +436,7 @@ def calibrate_reader_cmd(
     import tempfile
 
     from qa.reader.model import SHIPPED_DIR
-    from qa.training.calibrate import CalibrationConfig, calibrate
+    from qa.training.calibrate import REFERENCE_CREDIT, CalibrationConfig, calibrate
 
     target = reader_dir or SHIPPED_DIR
     if not (target / "reader.onnx").is_file():
@@ -455,6 +463,7 @@ def calibrate_reader_cmd(
             cuts=cuts,
             near=near,
             model=model,
+            reference_credit=None if single_reference else REFERENCE_CREDIT,
             rows_in=rows_in,
             rows_out=rows_out,
         )

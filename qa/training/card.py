@@ -45,6 +45,15 @@ def _calibration_section(cal: dict[str, Any] | None) -> str:
         if boosted
         else ""
     )
+    credit = fit.get("reference_credit")
+    credit_line = (
+        f" An answerable question's answer below that bar that shares words with its one gold "
+        f"answer counts {credit} right: that share of such answers is right against the "
+        "several references evaluation sets give (`bench/reference_credit.py`); the held-out "
+        "figures below count against the one reference."
+        if credit
+        else ""
+    )
     return f"""
 ## Confidence calibration
 
@@ -52,7 +61,8 @@ def _calibration_section(cal: dict[str, Any] | None) -> str:
 whether an answer is right (token F1 >= 0.5), fitted end to end (retrieval included) on
 SQuAD v1.1 train articles the reader was never trained on. Questions asked: {asked}
 ({fit.get("questions_answered")} got a candidate answer; {fit.get("right_share")} of those
-were right). Kinds: `answerable` as written; `gap`, its own paragraph left out of the index;
+were right).{credit_line}
+Kinds: `answerable` as written; `gap`, its own paragraph left out of the index;
 `cut`, its answer's sentence cut out of its paragraph (the rest indexed: SQuAD v2.0's kind of
 question); `absent`, its article not indexed; `swapped`, its key entity or figure swapped for
 another of the same type from another article; `near`, swapped for one its own article names
