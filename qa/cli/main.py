@@ -358,10 +358,15 @@ from qa.cli.eval import eval_cmd  # noqa: E402
 
 app.add_command(eval_cmd, "eval")
 
-from qa.cli.train_reader import calibrate_reader_cmd, train_reader_cmd  # noqa: E402
+from qa.cli.train_reader import (  # noqa: E402
+    calibrate_reader_cmd,
+    export_reader_cmd,
+    train_reader_cmd,
+)
 
 app.add_command(train_reader_cmd, "train-reader")
 app.add_command(calibrate_reader_cmd, "calibrate-reader")
+app.add_command(export_reader_cmd, "export-reader")
 
 
 def main() -> None:

@@ -144,6 +144,12 @@ DEFAULT_NEGATIVES = "similar=3500,swap=3500,foreign=1500"
 )
 @click.option("--no-bf16", is_flag=True, help="Train in float32 (slower on CPUs with bf16).")
 @click.option(
+    "--fuse-attention",
+    is_flag=True,
+    help="Export with each layer's attention fused into one operator: the same weights, "
+    "about 10% faster to ask (ask export-reader does this for a reader already trained).",
+)
+@click.option(
     "--checkpoint-dir",
     type=click.Path(path_type=Path, file_okay=False),
     default=None,
@@ -183,6 +189,7 @@ def train_reader_cmd(
     device: str,
     limit: int,
     no_bf16: bool,
+    fuse_attention: bool,
     checkpoint_dir: Path | None,
     resume: bool,
     threshold: float | None,
@@ -246,6 +253,7 @@ def train_reader_cmd(
         kinds=chosen,
         threads=threads,
         bf16=not no_bf16,
+        fuse_attention=fuse_attention,
         device=device,
         limit=limit,
         threshold=DEFAULT_THRESHOLD if threshold is None else threshold,
@@ -343,14 +351,19 @@ def _rows_file(flag: str, dest: str, help_text: str) -> Callable[[Any], Any]:
     )
 
 
+def _reader_option(help_text: str) -> Callable[[Any], Any]:
+    """``--reader DIR``: which reader a command works on (default: the shipped one)."""
+    return click.option(
+        "--reader",
+        "reader_dir",
+        type=click.Path(path_type=Path, file_okay=False),
+        default=None,
+        help=f"{help_text} [default: the shipped reader].",
+    )
+
+
 @click.command("calibrate-reader")
-@click.option(
-    "--reader",
-    "reader_dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=None,
-    help="The reader to calibrate [default: the shipped reader].",
-)
+@_reader_option("The reader to calibrate")
 @click.option(
     "--train-dir",
     type=click.Path(path_type=Path, file_okay=False),
@@ -499,3 +512,37 @@ def _calibrate(
             bar.update(task, completed=done, total=total)
 
         return run(cfg, progress)
+
+
+@click.command("export-reader")
+@_reader_option("The reader to export again")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="Where to write it (another folder; replaced only once all of it succeeded).",
+)
+@click.option(
+    "--eval-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=DEFAULT_EVAL,
+    help="Folder of the public sets, for the check figures [default: ../shared/eval].",
+)
+def export_reader_cmd(reader_dir: Path | None, out_dir: Path, eval_dir: Path) -> None:
+    """Write a reader again in this version's ONNX layout (attention fused, int8), without
+    training: a reader from an earlier version then runs faster. Its check figures are
+    measured again; fit its confidence afterwards with `ask calibrate-reader --reader OUT`.
+    """
+    from qa.reader.model import SHIPPED_DIR
+    from qa.training.train import reexport
+
+    source = reader_dir or SHIPPED_DIR
+    try:
+        manifest = reexport(source, out_dir, eval_dir)
+    except QAError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    click.echo(f"wrote {out_dir} (no calibration yet: ask calibrate-reader --reader {out_dir})")
+    for name, fig in manifest.get("check", {}).items():
+        click.echo(f"  check {name}: {fig}")

@@ -262,6 +262,14 @@ def render(manifest: dict[str, Any], calibration: dict[str, Any] | None = None) 
             f"abstaining below margin 0, {v2['best_overall_f1']:.3f} at the best margin "
             f"{v2['best_margin']}.\n"
         )
+    exported = manifest.get("exported_from")
+    exported_line = (
+        f" Written again by `ask export-reader` from the reader whose `reader.onnx` had SHA-256"
+        f" `{str(exported.get('onnx_sha256'))[:16]}` (the same weights), as "
+        f"{exported.get('layout')}; the check figures below were measured on this file."
+        if isinstance(exported, dict)
+        else ""
+    )
     return f"""# Extractive reader: model card
 
 A span reader for `article-qa`: given a question and a passage it scores every answer span
@@ -272,7 +280,7 @@ decides abstention. Written by `ask train-reader`; the figures below come from t
   start/end head. Tokenizer: the base model's WordPiece (`tokenizer.json`, fingerprint
   `{manifest.get("tokenizer_sha256", "")[:16]}`); the reader refuses any other.
 - **File:** `reader.onnx`, int8 dynamic quantisation with per-channel weight scales
-  (onnxruntime); read with onnxruntime and tokenizers only, no torch.
+  (onnxruntime); read with onnxruntime and tokenizers only, no torch.{exported_line}
 - **Confidence:** `calibration.json` (written by `ask calibrate-reader`), a logistic
   regression over the reader's span and no-answer scores, the margins to the next span and
   the next passage, agreement between passages, the retrieval scores, whether the
