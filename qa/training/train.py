@@ -107,7 +107,7 @@ class TrainConfig:
     fuse_attention: bool = False
     """Export with each layer's attention fused into one QAttention (``onnx_io.fuse``): the
     same weights, about 10% faster a warm ask on the news set (p50 61-65 ms against 68-72;
-    the reader alone 74-78 against 95-113 ms for three 256-token windows). Off by default:
+    the reader alone 0.76x, `bench/fused_reader.py`). Off by default:
     its int8 arithmetic rounds differently, and on the shipped stage-6 weights it moved the
     news set's abstain F1 from 0.808 to 0.784 and SQuAD v2.0's ECE from 0.077 to 0.093 (within
     noise either way, but the released figures are the unfused reader's)."""
