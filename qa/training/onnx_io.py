@@ -172,29 +172,31 @@ def export_fp32(model: Any, path: Path, for_fusion: bool = True) -> None:
 
     import torch
 
-    trained_with = model.encoder.config._attn_implementation
-    if for_fusion:
-        model.encoder.set_attn_implementation("eager")
-
     ids = torch.tensor([[101, 2054, 102, 2023, 2003, 102]])
     args = (ids, torch.ones_like(ids), torch.tensor([[0, 0, 0, 1, 1, 1]]))
     dyn = {
         n: {0: "batch", 1: "seq"}
         for n in ("input_ids", "attention_mask", "token_type_ids", "start_logits", "end_logits")
     }
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            model,
-            args,
-            str(path),
-            input_names=["input_ids", "attention_mask", "token_type_ids"],
-            output_names=["start_logits", "end_logits"],
-            dynamic_axes=dyn,
-            opset_version=17,
-            dynamo=False,
-        )
-    model.encoder.set_attn_implementation(trained_with)
+    trained_with = model.encoder.config._attn_implementation
+    if for_fusion:
+        model.encoder.set_attn_implementation("eager")
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                model,
+                args,
+                str(path),
+                input_names=["input_ids", "attention_mask", "token_type_ids"],
+                output_names=["start_logits", "end_logits"],
+                dynamic_axes=dyn,
+                opset_version=17,
+                dynamo=False,
+            )
+    finally:
+        # Training carries on (or the model is exported again) with its own attention.
+        model.encoder.set_attn_implementation(trained_with)
 
 
 def fuse(src: Path, dst: Path, config: Any) -> None:
