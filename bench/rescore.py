@@ -42,8 +42,10 @@ def load_run(run: Path, check: bool) -> list[dict]:
 
 def rescored(rows: list[dict], cal: Calibrator) -> list[tuple[dict, float]]:
     """Each row with its confidence under ``cal`` (0 for a row without a candidate)."""
+    # Whether an answer was read from the further passages was decided when it was asked;
+    # `recorded` gives such an answer the further fit's confidence.
     return [
-        (r, cal.probability(r["signals"]) if r.get("signals") and r["candidate"] else 0.0)
+        (r, cal.recorded(r["signals"]) if r.get("signals") and r["candidate"] else 0.0)
         for r in rows
     ]
 

@@ -798,6 +798,7 @@ def build_pipeline(
                 answerer,
                 passages=settings.reader_passages,
                 threads=settings.reader_threads,
+                read_further=settings.reader_further,
             )
         if settings.llm_url:
             from qa.answer.llm import LLMAnswerer

@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     written by ``ask train-reader``, or ``none`` for the rule answerer."""
     reader_passages: int = Field(default=3, ge=1, le=20)
     """How many of the top passages the reader reads for each question."""
+    reader_further: bool = True
+    """When the answer from those passages falls below the calibration's threshold, read the
+    next ones too (as many as the calibration was fitted for, 2) and answer from all."""
     reader_threads: int = Field(default=2, ge=1, le=64)
 
     corpus_dir: Path = DEFAULT_CORPUS

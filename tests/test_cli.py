@@ -57,11 +57,12 @@ def test_json_answer_object_and_citation_offsets(corpus_copy: Path) -> None:
     assert 0.0 <= data["confidence"] <= 1.0
     assert isinstance(data["evidence"], str)
     # What the confidence was computed from: the shipped calibration gives it back.
-    from qa.answer.confidence import FEATURES, Calibrator
+    from qa.answer.confidence import FEATURES, READ_FURTHER, Calibrator
     from qa.reader.model import SHIPPED_DIR
 
-    assert set(data["signals"]) == set(FEATURES)
-    assert Calibrator.load(SHIPPED_DIR).probability(data["signals"]) == pytest.approx(
+    assert set(data["signals"]) == {*FEATURES, READ_FURTHER}
+    assert data["signals"][READ_FURTHER] == 0.0  # answered from the first passages
+    assert Calibrator.load(SHIPPED_DIR).recorded(data["signals"]) == pytest.approx(
         data["confidence"], abs=1e-3
     )
     cits = data["citations"]

@@ -495,3 +495,69 @@ def test_reference_credit_bench_counts_by_the_first_reference() -> None:
         {"answers": ["Truman", "Harry S. Truman"], "candidate": ""},  # abstained
     ]
     assert mod.bucket_counts(rows) == {"right": (1, 1), "partial": (1, 1), "none": (2, 0)}
+
+
+def test_further_calibration_round_trips_and_a_damaged_one_is_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from qa.answer.confidence import CalibrationUnavailable, Calibrator
+
+    inner = Calibrator(("margin",), (1.0,), (2.0,), (0.5,), -0.2, 0.34, "abc")
+    cal = Calibrator(("margin",), (0.0,), (1.0,), (1.0,), 0.0, 0.34, "abc", (), inner, 2)
+    data = cal.to_json()
+    assert data["further"]["passages"] == 2 and "threshold" not in data["further"]
+    (tmp_path / "calibration.json").write_text(json.dumps(data))
+    again = Calibrator.load(tmp_path, "abc")
+    assert again == cal and again.further is not None
+    assert again.further.probability({"margin": 3.0}) == inner.probability({"margin": 3.0})
+    # An older calibration (no "further") loads and never reads further.
+    plain = {k: v for k, v in data.items() if k != "further"}
+    (tmp_path / "calibration.json").write_text(json.dumps(plain))
+    assert Calibrator.load(tmp_path).further is None
+    for bad in (
+        {**data["further"], "passages": 0},
+        {**data["further"], "weights": [1.0, 2.0]},
+        {**data["further"], "names": ["no_such_signal"]},
+        {k: v for k, v in data["further"].items() if k != "passages"},
+        "two",
+    ):
+        (tmp_path / "calibration.json").write_text(json.dumps({**data, "further": bad}))
+        with pytest.raises(CalibrationUnavailable, match="damaged"):
+            Calibrator.load(tmp_path)
+
+
+def test_the_further_confidence_is_fitted_from_rows_that_read_further(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Rows carrying the wider reading's signals round-trip through --save-rows and give
+    calibration.json its `further` model with --further 2; --further 0 (the default) or
+    rows without them give none."""
+    import random
+    from dataclasses import replace
+
+    from qa.reader.model import SHIPPED_DIR
+    from qa.training.calibrate import CalibrationConfig, Row, fit, load_rows, save_rows
+
+    rng = random.Random(7)
+    rows = []
+    for i in range(400):
+        feats = {f: rng.uniform(-1, 1) for f in FEATURES}
+        wider = {f: rng.uniform(-1, 1) for f in FEATURES}
+        f1 = 1.0 if feats["margin"] > 0 else 0.0
+        wide_f1 = 1.0 if wider["margin"] > 0.3 else 0.0
+        rows.append(Row(feats, 0.5, i % 3 > 0, f1, "answerable", wider, wide_f1))
+    path = tmp_path / "rows.jsonl"
+    save_rows(path, rows, {"answerable": 400}, "abc")
+    again, _ = load_rows(path, "abc")
+    assert again == rows
+    cfg = CalibrationConfig(
+        reader_dir=SHIPPED_DIR, train_dir=tmp_path, work_dir=tmp_path, further=2
+    )
+    cal, report = fit(rows, {"answerable": 400}, cfg)
+    assert cal.further is not None and cal.further_passages == 2
+    assert report["further"]["questions"] == 400
+    hi, lo = dict.fromkeys(FEATURES, 0.0), dict.fromkeys(FEATURES, 0.0)
+    hi["margin"], lo["margin"] = 1.0, -1.0
+    assert cal.further.probability(hi) > 0.5 > cal.further.probability(lo)
+    none, _ = fit(rows, {"answerable": 400}, replace(cfg, further=0))  # the default
+    assert none.further is None and CalibrationConfig(SHIPPED_DIR, tmp_path, tmp_path).further == 0
+    bare, _ = fit([replace(r, further=None) for r in rows], {"answerable": 400}, cfg)
+    assert bare.further is None and "further" not in bare.to_json()

@@ -416,7 +416,7 @@ def test_eval_writes_reports_and_leaves_the_index_alone(user_index: Path, tmp_pa
     with_signals = [r for r in rows if r.get("signals")]
     assert with_signals
     for r in with_signals:
-        assert calibrator.probability(r["signals"]) == pytest.approx(r["confidence"], abs=2e-3)
+        assert calibrator.recorded(r["signals"]) == pytest.approx(r["confidence"], abs=2e-3)
     page = (out / "report.html").read_text()
     assert page.startswith("<!doctype html>") and "<svg" in page
     assert "http" not in page.split("<main>")[0]  # nothing fetched: no external assets

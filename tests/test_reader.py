@@ -445,3 +445,46 @@ def test_calibrate_reader_refits_from_saved_rows_and_refuses_another_readers(
     assert proc.returncode == 0, proc.stderr
     cal = Calibrator.load(target, onnx_sha256(target))
     assert cal.trees and "boosted trees" in (target / "MODEL_CARD.md").read_text()
+
+
+def test_reader_reads_further_only_when_its_first_answer_would_be_declined(
+    tmp_path: Path, corpus_index_dir: Path
+) -> None:
+    """A near miss declined on the first 3 passages is read again over 5 (and still
+    declined); a confident answer is given from the first 3; QA_READER_FURTHER=false and a
+    calibration without a `further` model never read further."""
+    from dataclasses import replace
+
+    from qa.answer.confidence import Calibrator
+    from qa.pipeline import build_pipeline
+    from tests.conftest import make_settings
+
+    target = tmp_path / "reader"
+    shutil.copytree(SHIPPED_DIR, target)
+    shipped = Calibrator.load(SHIPPED_DIR)
+    further = shipped.further or replace(shipped, trees=())
+    cal = replace(shipped, further=further, further_passages=2)
+    (target / "calibration.json").write_text(json.dumps(cal.to_json()))
+    plain = tmp_path / "plain"
+    shutil.copytree(SHIPPED_DIR, plain)
+    data = json.loads((plain / "calibration.json").read_text())
+    data.pop("further", None)
+    (plain / "calibration.json").write_text(json.dumps(data))
+
+    def asked(reader_dir: Path, question: str, **kw: object) -> tuple[bool, float, int]:
+        settings = make_settings(corpus_index_dir, auto_ingest=False, reader=str(reader_dir), **kw)
+        pipeline = build_pipeline(settings)
+        try:
+            ans = pipeline.ask(question)
+        finally:
+            pipeline.close()
+        assert ans.answerer == "reader", ans.note
+        return ans.abstained, dict(ans.signals).get("read_further", -1.0), len(ans.citations)
+
+    miss = "What is the capital of Australia?"
+    abstained, wider, cited = asked(target, miss)
+    assert abstained and wider == 1.0 and cited == 5
+    abstained, wider, _ = asked(target, FOUNDING_Q)
+    assert not abstained and wider == 0.0
+    assert asked(target, miss, reader_further=False)[1] == 0.0
+    assert asked(plain, miss)[1] == 0.0

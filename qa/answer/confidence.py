@@ -19,8 +19,9 @@ import json
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from qa.reader.model import sigmoid
 from qa.text import MONTHS, NUMBER_WORDS, STOPWORDS
@@ -52,6 +53,8 @@ FEATURES = (
     "unit_missing",
 )
 """The signals, in the order the fitted weights expect them."""
+READ_FURTHER = "read_further"
+"""Recorded beside the signals: 1 when the answer was read from the further passages."""
 
 _WORD = re.compile(r"[^\W_]+(?:[.,'’][^\W_]+)*", re.UNICODE)
 _PREFIX = 5
@@ -316,6 +319,11 @@ class Calibrator:
     """The reader (its ONNX file) the fit was made for."""
     trees: tuple[Tree, ...] = ()
     """Boosted trees over the raw signals (in ``names`` order), added to the margin."""
+    further: Calibrator | None = None
+    """The confidence of an answer chosen after reading ``further_passages`` more passages,
+    when this one's answer would have been declined: its signals (margins to the other
+    passages, agreement, rank) are those of a wider reading, so it has its own fit."""
+    further_passages: int = 0
 
     def probability(self, features: Mapping[str, float]) -> float:
         """The probability that the answer with these signals is right."""
@@ -326,6 +334,12 @@ class Calibrator:
         for tree in self.trees:
             z += tree.value_of(row)
         return sigmoid(z)
+
+    def recorded(self, signals: Mapping[str, float]) -> float:
+        """The confidence of an answer from its recorded signals (an `ask eval` row, the
+        API's ``signals``): the further fit's for one read from the further passages."""
+        further = self.further if signals.get(READ_FURTHER) else None
+        return (further or self).probability(signals)
 
     def to_json(self) -> dict[str, object]:
         data: dict[str, object] = {
@@ -340,7 +354,35 @@ class Calibrator:
         }
         if self.trees:
             data["trees"] = [t.to_json() for t in self.trees]
+        if self.further is not None:
+            inner = self.further.to_json()
+            for key in ("threshold", "reader_sha256", "format"):
+                inner.pop(key, None)
+            data["further"] = {**inner, "passages": self.further_passages}
         return data
+
+    @classmethod
+    def _parse(cls, data: Mapping[str, Any], threshold: float, reader_sha256: str) -> Calibrator:
+        """One fitted model from its JSON form; ValueError (or KeyError, TypeError) when
+        damaged."""
+        cal = cls(
+            tuple(data["names"]),
+            tuple(map(float, data["mean"])),
+            tuple(map(float, data["scale"])),
+            tuple(map(float, data["weights"])),
+            float(data["bias"]),
+            threshold,
+            reader_sha256,
+            tuple(Tree.from_json(t, len(data["names"])) for t in data.get("trees", [])),
+        )
+        if not (len(cal.names) == len(cal.mean) == len(cal.scale) == len(cal.weights)):
+            raise ValueError("lists of different lengths")
+        if any(sd <= 0 or not math.isfinite(sd) for sd in cal.scale):
+            raise ValueError("a scale is not positive")
+        unknown = set(cal.names) - set(FEATURES)
+        if unknown:
+            raise ValueError(f"unknown features {sorted(unknown)}")
+        return cal
 
     @classmethod
     def load(cls, directory: Path, reader_sha256: str | None = None) -> Calibrator:
@@ -354,25 +396,16 @@ class Calibrator:
             )
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            cal = cls(
-                tuple(data["names"]),
-                tuple(map(float, data["mean"])),
-                tuple(map(float, data["scale"])),
-                tuple(map(float, data["weights"])),
-                float(data["bias"]),
-                float(data["threshold"]),
-                str(data.get("reader_sha256", "")),
-                tuple(Tree.from_json(t, len(data["names"])) for t in data.get("trees", [])),
-            )
             if data.get("format", 1) not in (1, 2):
                 raise ValueError(f"unknown format {data.get('format')!r}")
-            if not (len(cal.names) == len(cal.mean) == len(cal.scale) == len(cal.weights)):
-                raise ValueError("lists of different lengths")
-            if any(sd <= 0 or not math.isfinite(sd) for sd in cal.scale):
-                raise ValueError("a scale is not positive")
-            unknown = set(cal.names) - set(FEATURES)
-            if unknown:
-                raise ValueError(f"unknown features {sorted(unknown)}")
+            cal = cls._parse(data, float(data["threshold"]), str(data.get("reader_sha256", "")))
+            if data.get("further") is not None:
+                more = data["further"]
+                passages = int(more["passages"])
+                if not 1 <= passages <= 20:
+                    raise ValueError(f"further passages {passages} outside 1..20")
+                inner = cls._parse(more, cal.threshold, cal.reader_sha256)
+                cal = replace(cal, further=inner, further_passages=passages)
         except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
             raise CalibrationUnavailable(f"{path} is damaged ({exc})") from exc
         if reader_sha256 and cal.reader_sha256 and cal.reader_sha256 != reader_sha256:

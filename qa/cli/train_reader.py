@@ -396,6 +396,12 @@ def _reader_option(help_text: str) -> Callable[[Any], Any]:
 )
 @_count("--cuts", 700, "Questions whose answer sentence is cut out of their own indexed paragraph.")
 @_count("--near", 500, "Near misses: the key entity swapped for another that its article names.")
+@_count(
+    "--further",
+    0,
+    "Passages to read beyond the first 3 when their answer would be declined, with a "
+    "confidence of its own fitted for such answers (0: never read further; see README).",
+)
 @click.option(
     "--model",
     type=click.Choice(["logistic", "boosted"]),
@@ -433,6 +439,7 @@ def calibrate_reader_cmd(
     unanswerable_share: float | None,
     cuts: int,
     near: int,
+    further: int,
     model: str,
     single_reference: bool,
     rows_out: Path | None,
@@ -475,6 +482,7 @@ def calibrate_reader_cmd(
             unanswerable_share=unanswerable_share,
             cuts=cuts,
             near=near,
+            further=further,
             model=model,
             reference_credit=None if single_reference else REFERENCE_CREDIT,
             rows_in=rows_in,
@@ -487,6 +495,8 @@ def calibrate_reader_cmd(
             sys.exit(exc.exit_code)
     click.echo(f"wrote {target / 'calibration.json'}")
     for key, value in report.items():
+        if key == "further" and isinstance(value, dict):
+            value = {k: v for k, v in value.items() if k != "weights"}
         if key != "weights":
             click.echo(f"  {key}: {value}")
 

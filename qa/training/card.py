@@ -45,6 +45,16 @@ def _calibration_section(cal: dict[str, Any] | None) -> str:
         if boosted
         else ""
     )
+    more = fit.get("further") or {}
+    further_line = (
+        f"\n- Reading further: when the first passages' answer would be declined, the reader "
+        f"reads {more.get('passages')} more and answers from all of them, with a second "
+        f"logistic regression over the same signals fitted on the {more.get('questions')} "
+        f"calibration questions read that way ({more.get('read_further_share')} of the "
+        "answered calibration questions fell below the threshold at first)."
+        if more
+        else ""
+    )
     credit = fit.get("reference_credit")
     credit_line = (
         f" An answerable question's answer below that bar that shares words with its one gold "
@@ -71,7 +81,7 @@ elsewhere.
 - Held-out fifth of the calibration questions: ECE {fit.get("ece_held_out")} (the reader's
   own sigmoid(span - no answer): {fit.get("ece_held_out_uncalibrated")}); right among
   answers at confidence >= 0.9: {fit.get("right_at_0.9_held_out")} (uncalibrated
-  {fit.get("right_at_0.9_uncalibrated")}).{boost_line}
+  {fit.get("right_at_0.9_uncalibrated")}).{boost_line}{further_line}
 - Abstention threshold {cal.get("threshold")}. The calibration questions' best by overall
   F1 was {fit.get("best_threshold_on_calibration")} ({fit.get("overall_f1_at_best")}){chosen}
 
