@@ -44,8 +44,13 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from qa.answer.base import AnswerContext  # noqa: E402
-from qa.answer.confidence import FEATURES, Candidate, _norm, expected_type, signals  # noqa: E402
-from qa.answer.extractive import ReaderAnswerer, hedged, quantity_bonus  # noqa: E402
+from qa.answer.confidence import FEATURES, _norm, expected_type, signals  # noqa: E402
+from qa.answer.extractive import (  # noqa: E402
+    ReaderAnswerer,
+    as_candidates,
+    hedged,
+    quantity_bonus,
+)
 from qa.answer.rules import RuleAnswerer  # noqa: E402
 from qa.eval.scoring import reliability_of  # noqa: E402
 from qa.reader.model import SHIPPED_DIR  # noqa: E402
@@ -80,20 +85,7 @@ def recorded(
     kind = expected_type(question)
     spans = [answerer._typed(r, kind) for r in readings]
     ranks = [answerer._rank_score(question, sp, h) for sp, h in zip(spans, read, strict=True)]
-    cands = [
-        Candidate(
-            x.text if x else "",
-            (x.score - r.null_score) if x else -20.0,
-            x.score if x else -20.0,
-            r.null_score,
-            r.runner_up,
-            ranks[i] if x else -1e3,
-            h.score,
-            h.dense,
-            h.lexical,
-        )
-        for i, (x, r, h) in enumerate(zip(spans, readings, read, strict=True))
-    ]
+    cands = as_candidates(spans, readings, read, ranks)
     out: list[Passage | None] = []
     for i, (sp, r, h) in enumerate(zip(spans, readings, read, strict=True)):
         if sp is None:

@@ -81,6 +81,30 @@ def quantity_bonus(question: str, span: str) -> float:
     return 1.0 if _QUANTITY.search(question) and any(c.isdigit() for c in span) else 0.0
 
 
+def as_candidates(
+    spans: Sequence[Span | None],
+    readings: Sequence[Reading],
+    read: Sequence[Hit],
+    ranks: Sequence[float],
+) -> list[Candidate]:
+    """Each read passage's best span as the confidence sees it (``ranks``: the passages'
+    rank scores)."""
+    return [
+        Candidate(
+            x.text if x else "",
+            (x.score - r.null_score) if x else -20.0,
+            x.score if x else -20.0,
+            r.null_score,
+            r.runner_up,
+            ranks[i] if x else -1e3,
+            h.score,
+            h.dense,
+            h.lexical,
+        )
+        for i, (x, r, h) in enumerate(zip(spans, readings, read, strict=True))
+    ]
+
+
 class ReaderAnswerer:
     """Extractive answers from a trained span reader, with the rules as the fallback."""
 
@@ -259,20 +283,7 @@ class ReaderAnswerer:
         hit = read[best]
         start, end = hit.chunk.start + hedged(hit.chunk.text, sp.start), hit.chunk.start + sp.end
         ev_start, ev_end = self._sentence(hit, start, end, context)
-        candidates = [
-            Candidate(
-                x.text if x else "",
-                (x.score - rr.null_score) if x else -20.0,
-                x.score if x else -20.0,
-                rr.null_score,
-                rr.runner_up,
-                scores[i] if x else -1e3,
-                h.score,
-                h.dense,
-                h.lexical,
-            )
-            for i, (x, rr, h) in enumerate(zip(spans, readings, read, strict=True))
-        ]
+        candidates = as_candidates(spans, readings, read, scores)
         features = signals(
             question,
             best,

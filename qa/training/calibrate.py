@@ -546,17 +546,11 @@ def fit(
     threshold = best if cfg.threshold is None else cfg.threshold
     sha = onnx_sha256(cfg.reader_dir)
     further, further_report = _fit_further(rows, sw, cfg, threshold, sha, probs)
-    cal = Calibrator(
-        FEATURES,
-        tuple(float(v) for v in mean),
-        tuple(float(v) for v in sd),
-        tuple(float(v) for v in w),
-        b,
-        threshold,
-        sha,
-        tuple(full_trees),
-        further,
-        cfg.further if further is not None else 0,
+    cal = replace(
+        _model(mean, sd, w, b, threshold, sha),
+        trees=tuple(full_trees),
+        further=further,
+        further_passages=cfg.further if further is not None else 0,
     )
     report.update(further_report)
     report.update(
@@ -573,6 +567,21 @@ def fit(
         }
     )
     return cal, report
+
+
+def _model(
+    mean: np.ndarray, sd: np.ndarray, w: np.ndarray, b: float, threshold: float, sha: str
+) -> Calibrator:
+    """A fitted logistic confidence over :data:`FEATURES`."""
+    return Calibrator(
+        FEATURES,
+        tuple(float(v) for v in mean),
+        tuple(float(v) for v in sd),
+        tuple(float(v) for v in w),
+        b,
+        threshold,
+        sha,
+    )
 
 
 def _fit_further(
@@ -597,16 +606,7 @@ def _fit_further(
     mean, sd = x.mean(axis=0), x.std(axis=0)
     sd[sd < 1e-6] = 1.0
     w, b = fit_logistic((x - mean) / sd, y, weights=weights[wide])
-    cal = Calibrator(
-        FEATURES,
-        tuple(float(v) for v in mean),
-        tuple(float(v) for v in sd),
-        tuple(float(v) for v in w),
-        b,
-        threshold,
-        sha,
-    )
-    return cal, {
+    return _model(mean, sd, w, b, threshold, sha), {
         "further": {
             "passages": cfg.further,
             "questions": len(wide),
