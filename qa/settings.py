@@ -53,7 +53,8 @@ class Settings(BaseSettings):
     """How many of the top passages the reader reads for each question."""
     reader_further: bool = True
     """When the answer from those passages falls below the calibration's threshold, read the
-    next ones too (as many as the calibration was fitted for, 2) and answer from all."""
+    next ones too and answer from all: only with a calibration fitted by `ask
+    calibrate-reader --further N` (N more passages; the shipped one has no such fit)."""
     reader_threads: int = Field(default=2, ge=1, le=64)
 
     corpus_dir: Path = DEFAULT_CORPUS

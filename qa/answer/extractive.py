@@ -207,9 +207,10 @@ class ReaderAnswerer:
             and draft.confidence < calibrator.threshold
             and len(hits) > len(read)
         ):
-            # The answer would be declined: its passage may be further down. Measured on
-            # the six sets (`bench/passage_choice.py`, README): reading 2 more passages only
-            # then gained as much as always reading 5, at 14-51% of the questions.
+            # The answer would be declined: its passage may be further down. Only with a
+            # calibration fitted `--further N`; measured with 2 (README): a few more right
+            # answers where every question has one, but slower and less well calibrated
+            # where half have none, so the shipped calibration has no such fit.
             more = list(hits[len(read) : len(read) + calibrator.further_passages])
             readings += self._read(reader, question, more, context)
             draft = self._decide(question, read + more, readings, context, further, len(hits), True)
