@@ -44,8 +44,10 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from qa.answer.base import AnswerContext  # noqa: E402
-from qa.answer.confidence import FEATURES, _norm, expected_type, signals  # noqa: E402
+from qa.answer.confidence import FEATURES, expected_type, signals  # noqa: E402
 from qa.answer.extractive import (  # noqa: E402
+    QUANTITY_BONUS,
+    RETRIEVAL_WEIGHT,
     ReaderAnswerer,
     as_candidates,
     hedged,
@@ -66,6 +68,8 @@ from qa.training.data import LoadReport  # noqa: E402
 from qa.types import Hit  # noqa: E402
 
 TRAIN = REPO.parent / "shared" / "train" / "squad-v1.1-train"
+FIRST = 3
+"""Passages the shipped question path reads (``QA_READER_PASSAGES``)."""
 Passage = dict[str, Any]
 Question = dict[str, Any]
 
@@ -77,11 +81,18 @@ def recorded(
     reader = answerer._load()
     assert reader is not None, answerer.failure
     read = list(hits[: answerer.passages])
-    readings = reader.read(
-        question,
-        [h.chunk.text for h in read],
-        breaks=[answerer._breaks(h, context) for h in read],
-    )
+    # The first passages in one batch and the rest in another, as the question path reads
+    # them: the int8 reader's scores depend on the batch (README).
+    readings = [
+        reading
+        for part in (read[:FIRST], read[FIRST:])
+        if part
+        for reading in reader.read(
+            question,
+            [h.chunk.text for h in part],
+            breaks=[answerer._breaks(h, context) for h in part],
+        )
+    ]
     kind = expected_type(question)
     spans = [answerer._typed(r, kind) for r in readings]
     ranks = [answerer._rank_score(question, sp, h) for sp, h in zip(spans, read, strict=True)]
@@ -93,6 +104,7 @@ def recorded(
             continue
         s, e = h.chunk.start + hedged(h.chunk.text, sp.start), h.chunk.start + sp.end
         es, ee = answerer._sentence(h, s, e, context)
+        texts = (h.article.text[es:ee], h.chunk.text, h.article.title)
         out.append(
             {
                 "answer": h.article.text[s:e],
@@ -100,8 +112,12 @@ def recorded(
                 "null": r.null_score,
                 "ret": h.score,
                 "qb": quantity_bonus(question, sp.text),
-                "features": signals(
-                    question, i, cands, h.article.text[es:ee], h.chunk.text, h.article.title
+                "features": signals(question, i, cands, *texts),
+                # As the question path computes them, reading only the first FIRST passages.
+                **(
+                    {"first_features": signals(question, i, cands[:FIRST], *texts)}
+                    if i < FIRST
+                    else {}
                 ),
             }
         )
@@ -187,7 +203,7 @@ def load(path: Path) -> list[Question]:
 
 def shipped(p: Passage, i: int) -> float:
     """``ReaderAnswerer._rank_score``."""
-    return float(p["span"] + 20.0 * p["ret"] + 5.0 * p["qb"])
+    return float(p["span"] + RETRIEVAL_WEIGHT * p["ret"] + QUANTITY_BONUS * p["qb"])
 
 
 def choose(q: Question, k: int, score: Callable[[Passage, int], float]) -> int | None:
@@ -267,25 +283,12 @@ def fit_ranker(qs: list[Question], k: int, l2: float = 1.0) -> Callable[[Passage
 
 
 def confidence_vector(q: Question, c: int, extra: bool) -> list[float]:
-    """The shipped signals of passage ``c`` over the first 3 passages (the record computed
-    the relative ones over every read passage), and optionally the four pooled ones."""
-    ps = [p for p in q["passages"][:3]]
+    """The shipped signals of passage ``c`` over the first FIRST passages, and optionally
+    the four pooled ones."""
+    ps = q["passages"][:FIRST]
     p = ps[c]
     assert p is not None
-    f = dict(p["features"])
-    others = [o for i, o in enumerate(ps) if o is not None and i != c]
-    ranks = sorted((shipped(o, 0) for o in others), reverse=True)
-    f["passage_gap"] = min(max(shipped(p, 0) - ranks[0], 0.0), 30.0) if ranks else 30.0
-    f["other_margin"] = min(
-        max(max((o["span"] - o["null"] for o in others), default=-20.0), -20.0), 30.0
-    )
-    mine = _norm(p["answer"])
-    f["agreement"] = float(
-        sum(
-            1 for o in others if mine and (mine in _norm(o["answer"]) or _norm(o["answer"]) in mine)
-        )
-    )
-    x = [float(f[n]) for n in FEATURES]
+    x = [float(p["first_features"][n]) for n in FEATURES]
     if extra:
         read = [o for o in ps if o is not None]
         nulls = np.array([o["null"] for o in read])
@@ -301,7 +304,7 @@ def confidence_check(cal: list[Question], extra: bool, folds: int = 5) -> tuple[
     """Held-out log loss and ECE of the logistic confidence on the calibration questions."""
     data = []
     for q in cal:
-        c = choose(q, 3, shipped)
+        c = choose(q, FIRST, shipped)
         if c is None:
             continue
         f1 = q["passages"][c]["f1"]
@@ -355,7 +358,7 @@ def compare(cal_path: Path, sets: list[Path]) -> None:
 def _row(name: str, qs: list[Question], rankers: list[Callable[[Passage, int], float]]) -> None:
     cells = [answer_all(qs, k, shipped) for k in (3, 4, 5)]
     cells += [answer_all(qs, k, r) for k, r in zip((3, 4, 5), rankers, strict=True)]
-    cells += [oracle(qs, 3), oracle(qs, 5)]
+    cells += [oracle(qs, FIRST), oracle(qs, 5)]
     print(f"  {name:24} n={len(qs):5}  " + "  ".join(f"{c:.4f}" for c in cells))
 
 
