@@ -8,7 +8,7 @@ read passage's reading, recorded, then compared offline.
 ``record-calibration`` asks `ask calibrate-reader`'s questions (the same seeded draw: every
 kind, answerable and not) and ``record`` a question file over a fresh index of ARTICLES,
 each with the uncalibrated reader reading ``--passages`` passages, and write one line a
-question: every read passage's span, its reader scores, retrieval scores and the
+question: every read passage's span and its sentence, its reader scores, retrieval scores and the
 confidence's signals as if it were chosen, and how right it is against the gold answers.
 
 ``compare`` then prints, answering every answerable question:
@@ -108,6 +108,7 @@ def recorded(
         out.append(
             {
                 "answer": h.article.text[s:e],
+                "sentence": texts[0],
                 "span": sp.score,
                 "null": r.null_score,
                 "ret": h.score,
@@ -122,6 +123,36 @@ def recorded(
             }
         )
     return out
+
+
+def widen(hit: Hit, context: AnswerContext, words: int) -> Hit:
+    """The hit's passage grown by whole sentences of its article, one before and one after
+    in turn, while it stays within ``words`` words (0: as retrieved)."""
+    from dataclasses import replace
+
+    from qa.ingest.chunking import count_words
+
+    sentences, _ = context.annotations(hit.article.id)
+    inside = [
+        i for i, x in enumerate(sentences) if hit.chunk.start <= x.start and x.end <= hit.chunk.end
+    ]
+    if not words or not inside:
+        return hit
+    text = hit.article.text
+    lo, hi = inside[0], inside[-1]
+    total = count_words(hit.chunk.text)
+    grew = True
+    while grew:
+        grew = False
+        for j in (lo - 1, hi + 1):
+            if 0 <= j < len(sentences):
+                w = count_words(text[sentences[j].start : sentences[j].end])
+                if total + w <= words:
+                    total += w
+                    lo, hi, grew = min(lo, j), max(hi, j), True
+    start = min(sentences[lo].start, hit.chunk.start)
+    end = max(sentences[hi].end, hit.chunk.end)
+    return replace(hit, chunk=replace(hit.chunk, start=start, end=end, text=text[start:end]))
 
 
 def _pipeline(reader: Path, passages: int, work: Path) -> tuple[Any, ReaderAnswerer]:
@@ -140,7 +171,7 @@ def _write(out: Path, rows: list[dict[str, Any]]) -> None:
     print(f"{len(rows)} questions recorded in {out}")
 
 
-def record_calibration(out: Path, reader: Path, passages: int) -> None:
+def record_calibration(out: Path, reader: Path, passages: int, words: int = 0) -> None:
     cfg = CalibrationConfig(reader_dir=reader, train_dir=TRAIN, work_dir=Path("."))
     docs, asked = _questions(cfg, LoadReport())
     with tempfile.TemporaryDirectory() as work:
@@ -150,7 +181,7 @@ def record_calibration(out: Path, reader: Path, passages: int) -> None:
             context = AnswerContext(pipeline.annotations)
             rows = []
             for ex, kind in asked:
-                hits = pipeline.search(ex.question, 5)
+                hits = [widen(h, context, words) for h in pipeline.search(ex.question, 5)]
                 rows.append(
                     {
                         "question": ex.question,
@@ -164,7 +195,9 @@ def record_calibration(out: Path, reader: Path, passages: int) -> None:
     _write(out, rows)
 
 
-def record_set(questions: Path, corpus: Path, out: Path, reader: Path, passages: int) -> None:
+def record_set(
+    questions: Path, corpus: Path, out: Path, reader: Path, passages: int, words: int = 0
+) -> None:
     from qa.eval.loaders import load_questions
     from qa.ingest.files import iter_articles
     from qa.types import Article
@@ -177,7 +210,7 @@ def record_set(questions: Path, corpus: Path, out: Path, reader: Path, passages:
             context = AnswerContext(pipeline.annotations)
             rows = []
             for q in qs:
-                hits = pipeline.search(q.question, 5)
+                hits = [widen(h, context, words) for h in pipeline.search(q.question, 5)]
                 rows.append(
                     {
                         "question": q.question,
@@ -300,34 +333,53 @@ def confidence_vector(q: Question, c: int, extra: bool) -> list[float]:
     return x
 
 
-def confidence_check(cal: list[Question], extra: bool, folds: int = 5) -> tuple[float, float]:
+Vector = Callable[[Question, int], list[float]]
+
+
+def _label(q: Question, c: int) -> float:
+    """Right (F1 >= 0.5), partly right when it shares words with the one reference, as
+    ``ask calibrate-reader`` counts it."""
+    f1 = q["passages"][c]["f1"]
+    return 1.0 if f1 >= RIGHT_F1 else (REFERENCE_CREDIT if q["gold"] and f1 > 0 else 0.0)
+
+
+def answered(qs: list[Question]) -> list[tuple[Question, int]]:
+    """Each question with a span and the passage the shipped rule answers from."""
+    return [(q, c) for q in qs if (c := choose(q, FIRST, shipped)) is not None]
+
+
+def fit_confidence(
+    chosen: list[tuple[Question, int]], vector: Vector
+) -> Callable[[Question, int], float]:
+    """The logistic confidence over ``vector``, fitted on the calibration questions' chosen
+    answers; returns the probability of passage ``c``'s answer of a question."""
+    x = np.array([vector(q, c) for q, c in chosen])
+    mean, sd = x.mean(0), x.std(0)
+    sd[sd < 1e-6] = 1.0
+    w, b = fit_logistic((x - mean) / sd, np.array([_label(q, c) for q, c in chosen]))
+
+    def probability(q: Question, c: int) -> float:
+        z = float(((np.array(vector(q, c)) - mean) / sd) @ w + b)
+        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+
+    return probability
+
+
+def confidence_check(cal: list[Question], vector: Vector, folds: int = 5) -> tuple[float, float]:
     """Held-out log loss and ECE of the logistic confidence on the calibration questions."""
-    data = []
-    for q in cal:
-        c = choose(q, FIRST, shipped)
-        if c is None:
-            continue
-        f1 = q["passages"][c]["f1"]
-        y = 1.0 if f1 >= RIGHT_F1 else (REFERENCE_CREDIT if q["gold"] and f1 > 0 else 0.0)
-        data.append((confidence_vector(q, c, extra), y, f1 >= RIGHT_F1))
-    order = list(range(len(data)))
+    chosen = answered(cal)
+    order = list(range(len(chosen)))
     random.Random(5).shuffle(order)
     losses, eces = [], []
     for fold in range(folds):
         held = set(order[fold::folds])
-        x = np.array([d[0] for i, d in enumerate(data) if i not in held])
-        y = np.array([d[1] for i, d in enumerate(data) if i not in held])
-        mean, sd = x.mean(0), x.std(0)
-        sd[sd < 1e-6] = 1.0
-        w, b = fit_logistic((x - mean) / sd, y)
-        test = [data[i] for i in sorted(held)]
-        xt = (np.array([d[0] for d in test]) - mean) / sd
-        p = np.clip(1 / (1 + np.exp(-(xt @ w + b))), 1e-6, 1 - 1e-6)
-        yt = np.array([d[1] for d in test])
-        losses.append(float(-(yt * np.log(p) + (1 - yt) * np.log(1 - p)).mean()))
-        eces.append(
-            reliability_of(list(zip(p.tolist(), [d[2] for d in test], strict=True))).ece or 0.0
-        )
+        prob = fit_confidence([qc for i, qc in enumerate(chosen) if i not in held], vector)
+        test = [chosen[i] for i in sorted(held)]
+        p = np.clip(np.array([prob(q, c) for q, c in test]), 1e-6, 1 - 1e-6)
+        y = np.array([_label(q, c) for q, c in test])
+        losses.append(float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean()))
+        right = [q["passages"][c]["f1"] >= RIGHT_F1 for q, c in test]
+        eces.append(reliability_of(list(zip(p.tolist(), right, strict=True))).ece or 0.0)
     return float(np.mean(losses)), float(np.mean(eces))
 
 
@@ -350,7 +402,11 @@ def compare(cal_path: Path, sets: list[Path]) -> None:
     for path in sets:
         _row(path.stem, [q for q in load(path) if q["gold"]], rankers)
     for extra in (False, True):
-        loss, ece = confidence_check(cal, extra)
+
+        def vector(q: Question, c: int, extra: bool = extra) -> list[float]:
+            return confidence_vector(q, c, extra)
+
+        loss, ece = confidence_check(cal, vector)
         label = "with the pooled signals" if extra else "shipped signals"
         print(f"confidence, {label}: held-out log loss {loss:.4f}, ECE {ece:.4f}")
 
@@ -374,14 +430,15 @@ def main() -> int:
     for p in (rc, rs):
         p.add_argument("--reader", type=Path, default=SHIPPED_DIR)
         p.add_argument("--passages", type=int, default=5)
+        p.add_argument("--widen", type=int, default=0, help="grow passages to this many words")
     cp = sub.add_parser("compare")
     cp.add_argument("calibration", type=Path)
     cp.add_argument("recorded", type=Path, nargs="*")
     args = ap.parse_args()
     if args.cmd == "record-calibration":
-        record_calibration(args.out, args.reader, args.passages)
+        record_calibration(args.out, args.reader, args.passages, args.widen)
     elif args.cmd == "record":
-        record_set(args.questions, args.corpus, args.out, args.reader, args.passages)
+        record_set(args.questions, args.corpus, args.out, args.reader, args.passages, args.widen)
     else:
         compare(args.calibration, args.recorded)
     return 0
