@@ -277,6 +277,11 @@ def score(folder: Path, paths: list[Path]) -> None:
     for path in paths:
         rows = [json.loads(line) for line in path.open(encoding="utf-8") if line.strip()]
         todo = [(r, p) for r in rows for p in r["passages"] if p is not None]
+        if any("sentence" not in p for _, p in todo):
+            raise SystemExit(
+                f"error: {path} records no answer sentences; record it again with "
+                "bench/passage_choice.py"
+            )
         t0 = time.time()
         # One at a time, as the question path would: the int8 scores depend on the batch.
         for r, p in todo:
@@ -309,6 +314,8 @@ def compare(cal_path: Path, sets: list[Path], threshold: float) -> None:
         return list(confidence_vector(q, c, False))
 
     cal = load(cal_path)
+    if len(answered(cal)) < 50:
+        raise SystemExit(f"error: {cal_path} has too few answered questions to fit on")
     scored = any("verify" in p for q in cal for p in q["passages"] if p is not None)
     for label, vector in [("shipped signals", plain)] + (
         [("with the verifier", verified)] if scored else []
@@ -357,6 +364,16 @@ def main() -> int:
     for p in (b, t):
         p.add_argument("--seed", type=int, default=7)
     args = ap.parse_args()
+    needed = {
+        "build": [TRAIN / "questions.jsonl"],
+        "train": [args.data] if args.cmd == "train" else [],
+        "score": [args.folder / "verifier.onnx", *args.recorded] if args.cmd == "score" else [],
+        "compare": [args.calibration, *args.recorded] if args.cmd == "compare" else [],
+    }[args.cmd]
+    missing = [str(p) for p in needed if not p.is_file()]
+    if missing:
+        print(f"error: no such file: {', '.join(missing)}", file=sys.stderr)
+        return 2
     if args.cmd == "build":
         build(args.out, args.questions, args.seed)
     elif args.cmd == "train":
