@@ -5,6 +5,9 @@ read passage's reading, recorded, then compared offline.
     python bench/passage_choice.py record QUESTIONS --corpus ARTICLES OUT.jsonl [--passages 5]
     python bench/passage_choice.py compare CAL.jsonl [RECORDED.jsonl...]
 
+Both ``record`` commands take ``--widen WORDS``: each passage grown by whole sentences of its
+article up to that many words before it is read (measured, not kept: README).
+
 ``record-calibration`` asks `ask calibrate-reader`'s questions (the same seeded draw: every
 kind, answerable and not) and ``record`` a question file over a fresh index of ARTICLES,
 each with the uncalibrated reader reading ``--passages`` passages, and write one line a
