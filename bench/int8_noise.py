@@ -31,17 +31,10 @@ from qa.reader.model import ONNX_FILE, SHIPPED_DIR, Reader  # noqa: E402
 from qa.squad import f1_score  # noqa: E402
 from qa.training.data import is_check, load_public  # noqa: E402
 
+sys.path.insert(0, str(REPO / "bench"))
+from verifier import auc  # noqa: E402
+
 EVAL = REPO.parent / "shared" / "eval"
-
-
-def auc(scores: list[float], right: list[bool]) -> float:
-    """The chance that a right answer's score beats a wrong one's (ties counted half)."""
-    pos = np.array([s for s, r in zip(scores, right, strict=True) if r])
-    neg = np.array([s for s, r in zip(scores, right, strict=True) if not r])
-    if not len(pos) or not len(neg):
-        return float("nan")
-    wins = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
-    return float(wins / (len(pos) * len(neg)))
 
 
 def fp32_copy(reader: Path, folder: Path) -> Path:
@@ -94,7 +87,7 @@ def main() -> int:
     for name in margins:
         print(
             f"  {name:12} F1 answering every answerable question {f1[name] / answerable:.4f}, "
-            f"margin AUC {auc(margins[name], right[name]):.4f}"
+            f"margin AUC {auc(margins[name], [float(r) for r in right[name]]):.4f}"
         )
     ref = np.array(margins["fp32"])
     for name in ("int8 alone", "int8 beside"):
