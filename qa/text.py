@@ -265,6 +265,24 @@ MONTHS = wordset(
 )
 
 
+_MONTH = (
+    r"(?:january|february|march|april|may|june|july|august|september|october|november"
+    r"|december)"
+)
+_DATELINE = re.compile(
+    r"^[ \t]*(?:(?:mon|tues|wednes|thurs|fri|satur|sun)day,?[ \t]+)?"
+    rf"(?:{_MONTH}[ \t]+\d{{1,2}}|\d{{1,2}}[ \t]+{_MONTH}),?[ \t]+\d{{4}}[ \t]*$",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+def datelines(text: str) -> list[tuple[int, int]]:
+    """The lines of ``text`` that are a date and nothing else: a report's dateline
+    ("Friday, July 21, 2017"), which says when it was written, not when what it reports
+    happened."""
+    return [m.span() for m in _DATELINE.finditer(text)]
+
+
 @lru_cache(maxsize=1 << 16)
 def stem(word: str) -> str:
     """A light suffix stripper: enough to match killed/kill, troops/troop, cities/city.

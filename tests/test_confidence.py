@@ -10,16 +10,19 @@ import pytest
 from qa.answer.confidence import (
     FEATURES,
     Candidate,
+    absent_names,
     counted_noun,
     expected_type,
     question_names,
     signals,
     type_match,
 )
+from qa.answer.extractive import date_bonus, quantity_bonus
 from qa.eval.loaders import EvalQuestion
 from qa.eval.runner import Record
 from qa.eval.scoring import candidate, reliability
 from qa.reader.model import SHIPPED_DIR, Reader, crosses, trim
+from qa.text import datelines
 
 FOUNDING = (
     "The estimate comes after the spy agency's estimation that North Korea had sent "
@@ -64,6 +67,28 @@ def test_no_span_crosses_a_sentence_or_cuts_a_number() -> None:
     assert r.runner_up >= 0
 
 
+def test_a_dateline_is_never_the_answer() -> None:
+    text = (
+        "Lantern Festival in Taipei lights up the night\n\nMonday, March 5, 2007\n\n"
+        "Taipei, Taiwan - The festival opened on Saturday. It runs through March 11 this year."
+    )
+    assert [text[a:b] for a, b in datelines(text)] == ["Monday, March 5, 2007"]
+    assert datelines("It opened on March 5, 2007.\n21 July 2017 was a Friday.") == []
+    reader = Reader(SHIPPED_DIR, threads=1)
+    (lo, hi), q = datelines(text)[0], "When was the lantern festival?"
+    r = reader.read(q, [text], skip=[datelines(text)])[0]
+    assert r.candidates and all(not (lo <= c.start and c.end <= hi) for c in r.candidates)
+    assert any(lo <= c.start for c in reader.read(q, [text])[0].candidates if c.end <= hi)
+
+
+def test_rank_bonuses_want_the_asked_for_kind() -> None:
+    assert date_bonus("When did the festival start?", "1990") == 1.0
+    assert date_bonus("When did the festival start?", "Saturday Night") == 0.0
+    assert date_bonus("Who started the festival?", "1990") == 0.0
+    assert quantity_bonus("How many troops?", "300") == 1.0
+    assert quantity_bonus("How many troops?", "hundreds") == 0.0
+
+
 def test_question_types_and_names() -> None:
     assert expected_type("How many troops did China send?") == "number"
     assert expected_type("When did it open?") == "date"
@@ -78,6 +103,35 @@ def test_question_types_and_names() -> None:
         "Russia",
         "2024",
     ]
+
+
+def test_money_questions_want_a_sum() -> None:
+    assert expected_type("How much did the rotating pig cost?") == "money"
+    assert expected_type("How much did Barcelona pay for Luis Suarez?") == "money"
+    assert expected_type("How much of the forest was lost?") == "number"
+    assert type_match("money", "15 meter") == 0.0
+    assert type_match("money", "$ 50,000") == type_match("money", "422,000 euros") == 1.0
+
+
+def test_a_name_in_its_short_form_is_not_missing() -> None:
+    absent = absent_names
+    # Surname for the full name, initials for the organisation.
+    assert absent("What did Margaret Atwood launch?", "Atwood launched Angel Catbird.") == []
+    assert (
+        absent(
+            "When was the NEMISIS database unveiled?",
+            "It was unveiled in 1999 as the National Enforcement Management Information "
+            "System and Intelligence System.",
+        )
+        == []
+    )
+    # A qualifier is no short form, another name is missing, and so is an acronym the
+    # passage does not spell out.
+    assert absent("How many troops did South Korea send?", "North Korea sent troops.") == ["South"]
+    assert absent("How many troops did China send?", "North Korea sent troops.") == ["China"]
+    assert absent("What did the EIC build?", "The East India Company built forts.") == []
+    assert absent("What did the EIC build?", "The Dutch company built forts.") == ["EIC"]
+    assert absent("Who won in 2012?", "Law won in 2016.") == ["2012"]
 
 
 def _cand(span: str, margin: float = 10.0) -> Candidate:

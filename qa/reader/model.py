@@ -244,14 +244,19 @@ class Reader:
         return [results[i] for i in range(len(features))]
 
     def read(
-        self, question: str, contexts: list[str], breaks: Sequence[Sequence[int]] | None = None
+        self,
+        question: str,
+        contexts: list[str],
+        breaks: Sequence[Sequence[int]] | None = None,
+        skip: Sequence[Sequence[tuple[int, int]]] | None = None,
     ) -> list[Reading]:
         """The best clean span of each context. ``breaks`` gives, per context, the offsets
-        where its sentences start: no span crosses one, nor a line break."""
+        where its sentences start: no span crosses one, nor a line break. ``skip`` gives,
+        per context, ranges no span may come from (a report's dateline)."""
         if not contexts:
             return []
         features = self.featurize(question, contexts)
-        return self.decode(features, self.logits(features), contexts, breaks=breaks)
+        return self.decode(features, self.logits(features), contexts, breaks=breaks, skip=skip)
 
     def featurize(self, question: str, contexts: list[str]) -> list[Feature]:
         return featurize(
@@ -265,6 +270,7 @@ class Reader:
         contexts: list[str],
         length_penalty: float | None = None,
         breaks: Sequence[Sequence[int]] | None = None,
+        skip: Sequence[Sequence[tuple[int, int]]] | None = None,
     ) -> list[Reading]:
         """The n best clean spans of each context: start + end logit, less
         ``length_penalty`` per token beyond the first (0 in the shipped manifest: a penalty
@@ -302,6 +308,7 @@ class Reader:
                     or _inside_word(text, a)
                     or _inside_word(text, b)
                     or (breaks is not None and crosses(breaks[k], a, b))
+                    or (skip is not None and any(lo <= a and b <= hi for lo, hi in skip[k]))
                 ):
                     continue
                 a, b = trim(text, a, b)
