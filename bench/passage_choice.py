@@ -49,10 +49,12 @@ if str(REPO) not in sys.path:
 from qa.answer.base import AnswerContext  # noqa: E402
 from qa.answer.confidence import FEATURES, expected_type, signals  # noqa: E402
 from qa.answer.extractive import (  # noqa: E402
+    DATE_BONUS,
     QUANTITY_BONUS,
     RETRIEVAL_WEIGHT,
     ReaderAnswerer,
     as_candidates,
+    date_bonus,
     hedged,
     quantity_bonus,
 )
@@ -116,6 +118,7 @@ def recorded(
                 "null": r.null_score,
                 "ret": h.score,
                 "qb": quantity_bonus(question, sp.text),
+                "db": date_bonus(question, sp.text),
                 "features": signals(question, i, cands, *texts),
                 # As the question path computes them, reading only the first FIRST passages.
                 **(
@@ -238,8 +241,13 @@ def load(path: Path) -> list[Question]:
 
 
 def shipped(p: Passage, i: int) -> float:
-    """``ReaderAnswerer._rank_score``."""
-    return float(p["span"] + RETRIEVAL_WEIGHT * p["ret"] + QUANTITY_BONUS * p["qb"])
+    """``ReaderAnswerer._rank_score`` (recordings from before the date bonus have no "db")."""
+    return float(
+        p["span"]
+        + RETRIEVAL_WEIGHT * p["ret"]
+        + QUANTITY_BONUS * p["qb"]
+        + DATE_BONUS * p.get("db", 0.0)
+    )
 
 
 def choose(q: Question, k: int, score: Callable[[Passage, int], float]) -> int | None:

@@ -197,18 +197,20 @@ def absent_names(question: str, passage: str, title: str | None = None) -> list[
     passage has, or an acronym the passage spells out, is not missing. Of 10,000 SQuAD v1.1
     train questions, 727 had a name their own paragraph lacks without these two forms, and
     150 of those (21%) have one fewer with them."""
-    toks = words(question)
-    names = question_names(question)
-    chosen = set(names)
     text = f"{title or ''}\n{passage}"
-    hay = _stems(text)
+    return _absent(question, question_names(question), _stems(text), text)
+
+
+def _absent(question: str, names: list[str], hay: set[str], text: str) -> list[str]:
+    """``absent_names`` for the question's ``names``, given the stems ``hay`` of ``text``."""
+    chosen = set(names)
     absent = [n for n in names if n.lower()[:_PREFIX] not in hay]
     if not absent:
         return absent
     # Runs of consecutive non-numeric names ("Margaret Atwood"), in question order.
     runs: list[list[str]] = []
     run: list[str] = []
-    for t in toks:
+    for t in words(question):
         if t in chosen and not any(c.isdigit() for c in t):
             run.append(t)
         elif run:
@@ -275,7 +277,7 @@ def signals(
     q_content = content_words(question)
     names = question_names(question)
     hay = _stems(passage) | _stems(title or "")
-    absent = absent_names(question, passage, title)
+    absent = _absent(question, names, hay, f"{title or ''}\n{passage}")
     missing = len(absent)
     # A figure or year of the question that the passage lacks ("the 1990 stampede" read from
     # a report of 2006's) is a near miss far more often than a missing name, which questions
